@@ -1,0 +1,18 @@
+//! The rules of an EvidentSource database that hold whatever the storage or
+//! transport: which names are valid, which stream an event belongs to, how
+//! selectors choose events and when append conditions hold, and the fixed
+//! set of error codes every interface reports.
+//!
+//! Pure code: no I/O, no clocks.
+
+mod condition;
+mod error;
+mod name;
+mod selector;
+mod stream;
+
+pub use condition::{AppendCondition, Bound, ConditionCheck, evaluate};
+pub use error::{Error, ErrorCode};
+pub use name::{DatabaseName, StreamName, validate_name};
+pub use selector::{EventFacts, Selector, SelectorLimits};
+pub use stream::stream_of_source;
