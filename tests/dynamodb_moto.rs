@@ -22,7 +22,11 @@ async fn write_and_read_an_item() {
                 .unwrap(),
         )
         .key_schema(
-            KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap(),
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
         )
         .send()
         .await
@@ -31,7 +35,10 @@ async fn write_and_read_an_item() {
     let item = [
         ("pk".to_string(), AttributeValue::S("db#accounts".into())),
         ("revision".to_string(), AttributeValue::N("150".into())),
-        ("events".to_string(), AttributeValue::B(vec![0, 1, 2, 255].into())),
+        (
+            "events".to_string(),
+            AttributeValue::B(vec![0, 1, 2, 255].into()),
+        ),
     ];
     client
         .put_item()
@@ -63,5 +70,10 @@ async fn write_and_read_an_item() {
     let err = again.unwrap_err().into_service_error();
     assert!(err.is_conditional_check_failed_exception(), "{err:?}");
 
-    client.delete_table().table_name(&table).send().await.unwrap();
+    client
+        .delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
 }

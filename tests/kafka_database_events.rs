@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use evidentsource_cloudevents_kafka::decode_message;
 use evidentsource_database_events::{DatabaseEvent, ReceivedBody, ReceivedDatabaseEvent};
-use evidentsource_local_servers::{create_topic, kafka_config, shared, unique_name, wait_for_kafka};
+use evidentsource_local_servers::{
+    create_topic, kafka_config, shared, unique_name, wait_for_kafka,
+};
 use evidentsource_proto::{BatchSummary, Database, Timestamp};
 use rdkafka::{
     Message, TopicPartitionList,
@@ -15,7 +17,10 @@ use rdkafka::{
 };
 
 fn ts(seconds: i64, millis: i32) -> Timestamp {
-    Timestamp { seconds, nanos: millis * 1_000_000 }
+    Timestamp {
+        seconds,
+        nanos: millis * 1_000_000,
+    }
 }
 
 #[tokio::test]
@@ -49,7 +54,10 @@ async fn database_events_round_trip_through_tansu() {
             deleted_at: ts(1_705_316_400, 789),
         },
     ];
-    let encoded: Vec<_> = events.iter().map(|e| e.encode("https://api.example.com")).collect();
+    let encoded: Vec<_> = events
+        .iter()
+        .map(|e| e.encode("https://api.example.com"))
+        .collect();
 
     let producer: FutureProducer = kafka_config(brokers)
         .set("acks", "all")
@@ -63,10 +71,16 @@ async fn database_events_round_trip_through_tansu() {
             .key(&e.key)
             .payload(&e.message.value)
             .headers(e.message.owned_headers());
-        let delivery = producer.send(record, Duration::from_secs(30)).await.unwrap();
+        let delivery = producer
+            .send(record, Duration::from_secs(30))
+            .await
+            .unwrap();
         partitions.push(delivery.partition);
     }
-    assert!(partitions.iter().all(|p| *p == partitions[0]), "one key, one partition: {partitions:?}");
+    assert!(
+        partitions.iter().all(|p| *p == partitions[0]),
+        "one key, one partition: {partitions:?}"
+    );
 
     let consumer: StreamConsumer = kafka_config(brokers)
         .set("group.id", unique_name("test"))
@@ -85,12 +99,22 @@ async fn database_events_round_trip_through_tansu() {
             .expect("a message within 30 s")
             .unwrap();
         assert_eq!(message.key(), Some(sent.key.as_bytes()));
-        assert_eq!(message.payload().unwrap_or_default(), sent.message.value.as_slice());
+        assert_eq!(
+            message.payload().unwrap_or_default(),
+            sent.message.value.as_slice()
+        );
         let headers: Vec<(String, Vec<u8>)> = message
             .headers()
-            .map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.unwrap().to_vec())).collect())
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_owned(), h.value.unwrap().to_vec()))
+                    .collect()
+            })
             .unwrap_or_default();
-        assert_eq!(headers, sent.message.headers, "headers come back identical, in order");
+        assert_eq!(
+            headers, sent.message.headers,
+            "headers come back identical, in order"
+        );
 
         let decoded = decode_message(&message).unwrap();
         let received = ReceivedDatabaseEvent::parse(message.key(), &decoded).unwrap();

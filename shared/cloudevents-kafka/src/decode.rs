@@ -7,7 +7,10 @@ use crate::{CE_PREFIX, CONTENT_TYPE, DecodeError, ext};
 /// Decodes a message from rdkafka (borrowed or owned) into a CloudEvent.
 pub fn decode_message<M: Message>(message: &M) -> Result<Event, DecodeError> {
     let headers = message.headers();
-    let iter = headers.into_iter().flat_map(|h| h.iter()).map(|h| (h.key, h.value));
+    let iter = headers
+        .into_iter()
+        .flat_map(|h| h.iter())
+        .map(|h| (h.key, h.value));
     decode(iter, message.payload())
 }
 
@@ -27,17 +30,25 @@ pub fn decode<'a>(
         let name = if key == CONTENT_TYPE {
             None
         } else if let Some(name) = key.strip_prefix(CE_PREFIX) {
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
             {
-                return Err(DecodeError::InvalidAttributeName { header: key.to_owned() });
+                return Err(DecodeError::InvalidAttributeName {
+                    header: key.to_owned(),
+                });
             }
             Some(name)
         } else {
             continue;
         };
-        let raw = raw.ok_or_else(|| DecodeError::NullHeader { header: key.to_owned() })?;
-        let text = std::str::from_utf8(raw)
-            .map_err(|_| DecodeError::NotUtf8 { header: key.to_owned() })?;
+        let raw = raw.ok_or_else(|| DecodeError::NullHeader {
+            header: key.to_owned(),
+        })?;
+        let text = std::str::from_utf8(raw).map_err(|_| DecodeError::NotUtf8 {
+            header: key.to_owned(),
+        })?;
         let duplicate = match name {
             None => content_type.replace(text).is_some(),
             Some(name) => {
@@ -47,22 +58,30 @@ pub fn decode<'a>(
             }
         };
         if duplicate {
-            return Err(DecodeError::DuplicateHeader { header: key.to_owned() });
+            return Err(DecodeError::DuplicateHeader {
+                header: key.to_owned(),
+            });
         }
     }
 
     let take = |name: &str| attributes.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
     let required = |header: &'static str| -> Result<&str, DecodeError> {
-        let value = take(&header[CE_PREFIX.len()..]).ok_or(DecodeError::MissingHeader { header })?;
+        let value =
+            take(&header[CE_PREFIX.len()..]).ok_or(DecodeError::MissingHeader { header })?;
         if value.is_empty() {
-            return Err(DecodeError::EmptyValue { header, value: value.to_owned() });
+            return Err(DecodeError::EmptyValue {
+                header,
+                value: value.to_owned(),
+            });
         }
         Ok(value)
     };
 
     let specversion = required("ce_specversion")?;
     if specversion != "1.0" {
-        return Err(DecodeError::UnsupportedSpecVersion { value: specversion.to_owned() });
+        return Err(DecodeError::UnsupportedSpecVersion {
+            value: specversion.to_owned(),
+        });
     }
     let mut event = Event::default();
     event.set_id(required("ce_id")?);
@@ -92,8 +111,16 @@ pub fn decode<'a>(
         .transpose()?;
     event.set_dataschema(dataschema);
 
-    const CORE: [&str; 8] =
-        ["specversion", "id", "source", "type", "time", "datacontenttype", "dataschema", "subject"];
+    const CORE: [&str; 8] = [
+        "specversion",
+        "id",
+        "source",
+        "type",
+        "time",
+        "datacontenttype",
+        "dataschema",
+        "subject",
+    ];
     for (name, value) in attributes.iter().filter(|(n, _)| !CORE.contains(n)) {
         if ext::U64_EXTENSIONS.contains(name) {
             ext::parse_u64(&format!("{CE_PREFIX}{name}"), value)?;
@@ -110,5 +137,8 @@ pub fn decode<'a>(
 fn parse_time(header: &str, value: &str) -> Result<DateTime<Utc>, DecodeError> {
     DateTime::parse_from_rfc3339(value)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| DecodeError::BadTime { header: header.to_owned(), value: value.to_owned() })
+        .map_err(|_| DecodeError::BadTime {
+            header: header.to_owned(),
+            value: value.to_owned(),
+        })
 }

@@ -17,13 +17,21 @@ impl BinaryMessage {
     pub fn owned_headers(&self) -> OwnedHeaders {
         self.headers.iter().fold(
             OwnedHeaders::new_with_capacity(self.headers.len()),
-            |headers, (key, value)| headers.insert(Header { key, value: Some(value) }),
+            |headers, (key, value)| {
+                headers.insert(Header {
+                    key,
+                    value: Some(value),
+                })
+            },
         )
     }
 
     /// The value of a header, if present.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_slice())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_slice())
     }
 }
 
@@ -37,14 +45,18 @@ impl BinaryMessage {
 /// bytes, string bytes, or serialized JSON.
 pub fn encode(event: &Event) -> BinaryMessage {
     let mut headers: Vec<(String, Vec<u8>)> = Vec::with_capacity(12);
-    let mut put = |name: &str, value: &str| headers.push((name.to_owned(), value.as_bytes().to_vec()));
+    let mut put =
+        |name: &str, value: &str| headers.push((name.to_owned(), value.as_bytes().to_vec()));
 
     put("ce_specversion", event.specversion().as_str());
     put("ce_id", event.id());
     put("ce_source", event.source());
     put("ce_type", event.ty());
     if let Some(time) = event.time() {
-        put("ce_time", &time.to_rfc3339_opts(SecondsFormat::Millis, true));
+        put(
+            "ce_time",
+            &time.to_rfc3339_opts(SecondsFormat::Millis, true),
+        );
     }
     if let Some(ct) = event.datacontenttype() {
         put("ce_datacontenttype", ct);
@@ -60,7 +72,10 @@ pub fn encode(event: &Event) -> BinaryMessage {
     let mut extensions: Vec<(&str, &ExtensionValue)> = event.iter_extensions().collect();
     // HashMap order is random: sort so that retries are byte-identical.
     extensions.sort_by_key(|(name, _)| {
-        let rank = ext::ORDERED.iter().position(|o| o == name).unwrap_or(ext::ORDERED.len());
+        let rank = ext::ORDERED
+            .iter()
+            .position(|o| o == name)
+            .unwrap_or(ext::ORDERED.len());
         (rank, *name)
     });
     for (name, value) in extensions {

@@ -23,8 +23,13 @@ pub enum DecodeError {
     EmptyValue { header: &'static str, value: String },
     #[error("header ce_specversion: {value:?} is not supported (only 1.0)")]
     UnsupportedSpecVersion { value: String },
-    #[error("headers content-type ({content_type:?}) and ce_datacontenttype ({datacontenttype:?}) disagree")]
-    ConflictingContentType { content_type: String, datacontenttype: String },
+    #[error(
+        "headers content-type ({content_type:?}) and ce_datacontenttype ({datacontenttype:?}) disagree"
+    )]
+    ConflictingContentType {
+        content_type: String,
+        datacontenttype: String,
+    },
     #[error("record {field} is not valid base64")]
     BadBase64 { field: &'static str },
 }
@@ -33,7 +38,9 @@ impl DecodeError {
     /// The header (or record field) the error is about.
     pub fn header(&self) -> &str {
         match self {
-            DecodeError::MissingHeader { header } | DecodeError::EmptyValue { header, .. } => header,
+            DecodeError::MissingHeader { header } | DecodeError::EmptyValue { header, .. } => {
+                header
+            }
             DecodeError::NullHeader { header }
             | DecodeError::NotUtf8 { header }
             | DecodeError::DuplicateHeader { header }

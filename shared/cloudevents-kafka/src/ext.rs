@@ -32,18 +32,27 @@ pub fn get_u64(event: &Event, name: &str) -> Result<Option<u64>, DecodeError> {
     match event.extension(name) {
         None => Ok(None),
         Some(ExtensionValue::String(s)) => parse_u64(&header(), s).map(Some),
-        Some(ExtensionValue::Integer(i)) => u64::try_from(*i)
-            .map(Some)
-            .map_err(|_| DecodeError::BadInteger { header: header(), value: i.to_string() }),
-        Some(ExtensionValue::Boolean(b)) => {
-            Err(DecodeError::BadInteger { header: header(), value: b.to_string() })
+        Some(ExtensionValue::Integer(i)) => {
+            u64::try_from(*i)
+                .map(Some)
+                .map_err(|_| DecodeError::BadInteger {
+                    header: header(),
+                    value: i.to_string(),
+                })
         }
+        Some(ExtensionValue::Boolean(b)) => Err(DecodeError::BadInteger {
+            header: header(),
+            value: b.to_string(),
+        }),
     }
 }
 
 /// Strict decimal: digits only (no sign, no spaces), fits in u64.
 pub(crate) fn parse_u64(header: &str, value: &str) -> Result<u64, DecodeError> {
-    let bad = || DecodeError::BadInteger { header: header.to_owned(), value: value.to_owned() };
+    let bad = || DecodeError::BadInteger {
+        header: header.to_owned(),
+        value: value.to_owned(),
+    };
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
@@ -95,7 +104,16 @@ mod tests {
 
     #[test]
     fn strict_decimal() {
-        for bad in ["", "-1", "+1", " 1", "1 ", "0x10", "18446744073709551616", "1.0"] {
+        for bad in [
+            "",
+            "-1",
+            "+1",
+            " 1",
+            "1 ",
+            "0x10",
+            "18446744073709551616",
+            "1.0",
+        ] {
             let err = parse_u64("ce_revision", bad).unwrap_err();
             assert_eq!(err.header(), "ce_revision", "{bad:?}");
         }

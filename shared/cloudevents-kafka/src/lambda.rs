@@ -22,7 +22,11 @@ impl LambdaRecordParts {
     pub fn from_record(record: &KafkaRecord) -> Result<Self, DecodeError> {
         let b64 = |field: &'static str, v: &Option<String>| {
             v.as_deref()
-                .map(|s| STANDARD.decode(s).map_err(|_| DecodeError::BadBase64 { field }))
+                .map(|s| {
+                    STANDARD
+                        .decode(s)
+                        .map_err(|_| DecodeError::BadBase64 { field })
+                })
                 .transpose()
         };
         let headers = record
@@ -40,13 +44,18 @@ impl LambdaRecordParts {
 
     /// The first value of a header, if present (raw bytes).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_slice())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_slice())
     }
 
     /// Decodes the record as a CloudEvent in binary content mode.
     pub fn event(&self) -> Result<Event, DecodeError> {
         decode(
-            self.headers.iter().map(|(k, v)| (k.as_str(), Some(v.as_slice()))),
+            self.headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), Some(v.as_slice()))),
             self.value.as_deref(),
         )
     }

@@ -18,7 +18,9 @@ mod error;
 pub mod ext;
 mod lambda;
 
-pub use cloudevents::{AttributesReader, AttributesWriter, Data, Event, EventBuilder, EventBuilderV10};
+pub use cloudevents::{
+    AttributesReader, AttributesWriter, Data, Event, EventBuilder, EventBuilderV10,
+};
 pub use decode::{decode, decode_message};
 pub use encode::{BinaryMessage, encode};
 pub use error::DecodeError;

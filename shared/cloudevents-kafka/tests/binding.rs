@@ -4,8 +4,8 @@ use aws_lambda_events::kafka::KafkaRecord;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::{DateTime, TimeZone, Utc};
 use evidentsource_cloudevents_kafka::{
-    AttributesReader, AttributesWriter, BinaryMessage, Data, DecodeError, Event,
-    LambdaRecordParts, decode, decode_lambda_record, decode_message, encode, ext,
+    AttributesReader, AttributesWriter, BinaryMessage, Data, DecodeError, Event, LambdaRecordParts,
+    decode, decode_lambda_record, decode_message, encode, ext,
 };
 use proptest::prelude::*;
 use rdkafka::message::{Header, OwnedHeaders, OwnedMessage, Timestamp};
@@ -120,8 +120,13 @@ fn golden_deleted() {
         ]
     );
     assert!(m.value.is_empty());
-    let back = decode(m.headers.iter().map(|(k, v)| (k.as_str(), Some(v.as_slice()))), Some(&[]))
-        .unwrap();
+    let back = decode(
+        m.headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), Some(v.as_slice()))),
+        Some(&[]),
+    )
+    .unwrap();
     assert_eq!(back, e);
 }
 
@@ -143,10 +148,22 @@ fn encoding_is_deterministic_whatever_the_extension_order() {
     for name in ["mid", "revision", "zeta", "basis", "alpha", "correlationid"] {
         b.set_extension(name, "1");
     }
-    let names: Vec<_> = encode(&a).headers.into_iter().map(|(k, _)| k).skip(7).collect();
+    let names: Vec<_> = encode(&a)
+        .headers
+        .into_iter()
+        .map(|(k, _)| k)
+        .skip(7)
+        .collect();
     assert_eq!(
         names,
-        ["ce_revision", "ce_basis", "ce_correlationid", "ce_alpha", "ce_mid", "ce_zeta"]
+        [
+            "ce_revision",
+            "ce_basis",
+            "ce_correlationid",
+            "ce_alpha",
+            "ce_mid",
+            "ce_zeta"
+        ]
     );
     assert_eq!(encode(&a), encode(&b));
 }
@@ -213,7 +230,10 @@ fn lambda_shaped_record_decodes() {
 fn lambda_record_bad_base64_names_the_field() {
     let mut r = lambda_record(&[], None, b"");
     r.key = Some("***".into());
-    assert_eq!(LambdaRecordParts::from_record(&r).unwrap_err(), DecodeError::BadBase64 { field: "key" });
+    assert_eq!(
+        LambdaRecordParts::from_record(&r).unwrap_err(),
+        DecodeError::BadBase64 { field: "key" }
+    );
     r.key = None;
     r.value = Some("%%".into());
     assert_eq!(
@@ -223,18 +243,29 @@ fn lambda_record_bad_base64_names_the_field() {
 }
 
 fn valid_headers() -> Vec<(String, Vec<u8>)> {
-    [("ce_specversion", "1.0"), ("ce_id", "i"), ("ce_source", "s"), ("ce_type", "t")]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
-        .collect()
+    [
+        ("ce_specversion", "1.0"),
+        ("ce_id", "i"),
+        ("ce_source", "s"),
+        ("ce_type", "t"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+    .collect()
 }
 
 fn decode_owned(headers: &[(String, Option<Vec<u8>>)]) -> Result<Event, DecodeError> {
-    decode(headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())), None)
+    decode(
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())),
+        None,
+    )
 }
 
 fn with(extra: &[(&str, Option<&[u8]>)]) -> Vec<(String, Option<Vec<u8>>)> {
-    let mut h: Vec<_> = valid_headers().into_iter().map(|(k, v)| (k, Some(v))).collect();
+    let mut h: Vec<_> = valid_headers()
+        .into_iter()
+        .map(|(k, v)| (k, Some(v)))
+        .collect();
     for (k, v) in extra {
         h.push((k.to_string(), v.map(<[u8]>::to_vec)));
     }
@@ -244,10 +275,17 @@ fn with(extra: &[(&str, Option<&[u8]>)]) -> Vec<(String, Option<Vec<u8>>)> {
 #[test]
 fn errors_name_the_header() {
     for missing in ["ce_specversion", "ce_id", "ce_source", "ce_type"] {
-        let h: Vec<_> = with(&[]).into_iter().filter(|(k, _)| k != missing).collect();
-        assert_eq!(decode_owned(&h).unwrap_err(), DecodeError::MissingHeader { header: missing });
+        let h: Vec<_> = with(&[])
+            .into_iter()
+            .filter(|(k, _)| k != missing)
+            .collect();
+        assert_eq!(
+            decode_owned(&h).unwrap_err(),
+            DecodeError::MissingHeader { header: missing }
+        );
     }
-    let cases: Vec<(Vec<(&str, Option<&[u8]>)>, &str)> = vec![
+    type Extra<'a> = Vec<(&'a str, Option<&'a [u8]>)>;
+    let cases: Vec<(Extra, &str)> = vec![
         (vec![("ce_subject", Some(b"\xff\xfe"))], "ce_subject"),
         (vec![("ce_revision", Some(b"-3"))], "ce_revision"),
         (vec![("ce_basis", Some(b"12a"))], "ce_basis"),
@@ -255,8 +293,17 @@ fn errors_name_the_header() {
         (vec![("ce_dataschema", Some(b"not a uri"))], "ce_dataschema"),
         (vec![("ce_subject", None)], "ce_subject"),
         (vec![("ce_id", Some(b"again"))], "ce_id"),
-        (vec![("content-type", Some(b"a")), ("content-type", Some(b"a"))], "content-type"),
-        (vec![("content-type", Some(b"a")), ("ce_datacontenttype", Some(b"b"))], "content-type"),
+        (
+            vec![("content-type", Some(b"a")), ("content-type", Some(b"a"))],
+            "content-type",
+        ),
+        (
+            vec![
+                ("content-type", Some(b"a")),
+                ("ce_datacontenttype", Some(b"b")),
+            ],
+            "content-type",
+        ),
         (vec![("ce_Bad", Some(b"x"))], "ce_Bad"),
         (vec![("ce_", Some(b"x"))], "ce_"),
         (vec![("content-type", Some(b"\xc3\x28"))], "content-type"),
@@ -270,7 +317,9 @@ fn errors_name_the_header() {
     h[0].1 = Some(b"0.3".to_vec());
     assert_eq!(
         decode_owned(&h).unwrap_err(),
-        DecodeError::UnsupportedSpecVersion { value: "0.3".into() }
+        DecodeError::UnsupportedSpecVersion {
+            value: "0.3".into()
+        }
     );
     let mut h = with(&[]);
     h[1].1 = Some(Vec::new());
@@ -287,7 +336,10 @@ fn either_content_type_header_is_accepted() {
         ("content-type", Some(b"application/json")),
         ("ce_datacontenttype", Some(b"application/json")),
     ]);
-    assert_eq!(decode_owned(&both).unwrap().datacontenttype(), Some("application/json"));
+    assert_eq!(
+        decode_owned(&both).unwrap().datacontenttype(),
+        Some("application/json")
+    );
 }
 
 #[test]

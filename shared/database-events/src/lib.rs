@@ -70,7 +70,11 @@ impl DatabaseEvent {
             DatabaseEvent::Transacted(b) => {
                 format!("transacted\n{}\n{}\n{}", b.database, b.id, b.revision)
             }
-            DatabaseEvent::Deleted { database, created_at, deleted_at } => format!(
+            DatabaseEvent::Deleted {
+                database,
+                created_at,
+                deleted_at,
+            } => format!(
                 "deleted\n{database}\n{}\n{}",
                 ts_key(&Some(*created_at)),
                 ts_key(&Some(*deleted_at))
@@ -127,7 +131,8 @@ pub fn source(base_uri: &str, database: &str) -> String {
 }
 
 fn ts_key(ts: &Option<Timestamp>) -> String {
-    ts.map(|t| format!("{}.{:09}", t.seconds, t.nanos)).unwrap_or_default()
+    ts.map(|t| format!("{}.{:09}", t.seconds, t.nanos))
+        .unwrap_or_default()
 }
 
 pub fn to_datetime(ts: &Timestamp) -> Option<DateTime<Utc>> {
@@ -164,7 +169,10 @@ pub enum InvalidDatabaseEvent {
     #[error("unknown ce_type {0:?}")]
     UnknownType(String),
     #[error("the body does not decode as {message}: {reason}")]
-    BadBody { message: &'static str, reason: String },
+    BadBody {
+        message: &'static str,
+        reason: String,
+    },
     #[error("{0}")]
     Inconsistent(String),
 }
@@ -225,7 +233,9 @@ impl ReceivedDatabaseEvent {
             }
             DELETED => {
                 if revision.is_some() || basis.is_some() || event.subject().is_some() {
-                    return inconsistent("deleted carries ce_revision, ce_basis or ce_subject".into());
+                    return inconsistent(
+                        "deleted carries ce_revision, ce_basis or ce_subject".into(),
+                    );
                 }
                 if !bytes.is_empty() {
                     return inconsistent("deleted has a non-empty value".into());

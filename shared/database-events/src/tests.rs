@@ -3,7 +3,10 @@ use evidentsource_cloudevents_kafka::decode;
 use super::*;
 
 fn ts(seconds: i64, millis: i32) -> Timestamp {
-    Timestamp { seconds, nanos: millis * 1_000_000 }
+    Timestamp {
+        seconds,
+        nanos: millis * 1_000_000,
+    }
 }
 
 fn created() -> DatabaseEvent {
@@ -62,7 +65,9 @@ fn contract_headers_key_and_body() {
             ("ce_basis", "0".into()),
         ]
     );
-    let DatabaseEvent::Created(db) = created() else { unreachable!() };
+    let DatabaseEvent::Created(db) = created() else {
+        unreachable!()
+    };
     assert_eq!(c.message.value, db.encode_to_vec());
 
     let t = transacted().encode(base);
@@ -100,13 +105,19 @@ fn contract_headers_key_and_body() {
 
 #[test]
 fn ids_are_deterministic_and_distinct() {
-    assert_eq!(created().encode("b"), created().encode("b"), "byte-identical on retry");
+    assert_eq!(
+        created().encode("b"),
+        created().encode("b"),
+        "byte-identical on retry"
+    );
     let ids = [created().id(), transacted().id(), deleted().id()];
     assert!(ids.iter().all(|id| id.get_version_num() == 5));
     assert_ne!(ids[0], ids[1]);
     assert_ne!(ids[1], ids[2]);
     // A re-created database's events get new ids.
-    let DatabaseEvent::Created(mut again) = created() else { unreachable!() };
+    let DatabaseEvent::Created(mut again) = created() else {
+        unreachable!()
+    };
     again.created_at = Some(ts(1_705_400_000, 0));
     assert_ne!(DatabaseEvent::Created(again).id(), ids[0]);
 }
@@ -116,7 +127,10 @@ fn parse_round_trip() {
     for e in [created(), transacted(), deleted()] {
         let enc = e.encode("https://x");
         let decoded = decode(
-            enc.message.headers.iter().map(|(k, v)| (k.as_str(), Some(v.as_slice()))),
+            enc.message
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), Some(v.as_slice()))),
             Some(&enc.message.value),
         )
         .unwrap();
@@ -140,7 +154,10 @@ fn parse_rejects_inconsistent_messages() {
     assert!(ReceivedDatabaseEvent::parse(Some(b"other"), &event).is_err());
     ext::set_basis(&mut event, 144);
     let err = ReceivedDatabaseEvent::parse(Some(b"accounts"), &event).unwrap_err();
-    assert!(matches!(err, InvalidDatabaseEvent::Inconsistent(_)), "{err}");
+    assert!(
+        matches!(err, InvalidDatabaseEvent::Inconsistent(_)),
+        "{err}"
+    );
     event.set_type("x");
     assert!(matches!(
         ReceivedDatabaseEvent::parse(Some(b"accounts"), &event),

@@ -37,15 +37,24 @@ pub struct AppendCondition {
 
 impl AppendCondition {
     pub fn max(selector: Selector, revision: u64) -> Self {
-        AppendCondition { selector, bound: Bound::Max(revision) }
+        AppendCondition {
+            selector,
+            bound: Bound::Max(revision),
+        }
     }
 
     pub fn min(selector: Selector, revision: u64) -> Self {
-        AppendCondition { selector, bound: Bound::Min(revision) }
+        AppendCondition {
+            selector,
+            bound: Bound::Min(revision),
+        }
     }
 
     pub fn range(selector: Selector, min: u64, max: u64) -> Self {
-        AppendCondition { selector, bound: Bound::Range { min, max } }
+        AppendCondition {
+            selector,
+            bound: Bound::Range { min, max },
+        }
     }
 
     /// Converts and validates the wire form; `field` is e.g. `conditions[3]`.
@@ -55,7 +64,10 @@ impl AppendCondition {
         limits: SelectorLimits,
     ) -> Result<Self, Error> {
         let Some(selector) = &condition.selector else {
-            return Err(Error::invalid_argument(format!("{field}.selector"), "is required"));
+            return Err(Error::invalid_argument(
+                format!("{field}.selector"),
+                "is required",
+            ));
         };
         let selector = Selector::from_proto(&format!("{field}.selector"), selector, limits)?;
         let bound = match condition.bound {
@@ -86,7 +98,10 @@ impl AppendCondition {
             Bound::Max(r) => P::Max(r),
             Bound::Range { min, max } => P::Range(proto::RevisionRange { min, max }),
         };
-        proto::AppendCondition { selector: Some(self.selector.to_proto()), bound: Some(bound) }
+        proto::AppendCondition {
+            selector: Some(self.selector.to_proto()),
+            bound: Some(bound),
+        }
     }
 
     /// `Ok` if the condition holds for `highest`, else `FAILED_PRECONDITION`
@@ -162,7 +177,11 @@ mod tests {
     use crate::ErrorCode;
 
     fn facts(stream: &str) -> EventFacts<'_> {
-        EventFacts { stream, subject: None, event_type: "t" }
+        EventFacts {
+            stream,
+            subject: None,
+            event_type: "t",
+        }
     }
 
     #[test]
@@ -187,7 +206,12 @@ mod tests {
             AppendCondition::max(Selector::StreamEquals("b".into()), 2),
             AppendCondition::min(Selector::StreamStartsWith("c".into()), 1),
         ];
-        let events = [(1, facts("a")), (2, facts("b")), (3, facts("b")), (4, facts("x"))];
+        let events = [
+            (1, facts("a")),
+            (2, facts("b")),
+            (3, facts("b")),
+            (4, facts("x")),
+        ];
         let check = evaluate(&conditions, events);
         assert_eq!(check.highest, vec![1, 3, 0]);
         let err = check.result(&conditions).unwrap_err();
@@ -200,7 +224,9 @@ mod tests {
 
         let check = evaluate(&conditions[2..], [(7, facts("c1"))]);
         assert!(check.result(&conditions[2..]).is_ok());
-        let err = evaluate(&conditions[2..], []).result(&conditions[2..]).unwrap_err();
+        let err = evaluate(&conditions[2..], [])
+            .result(&conditions[2..])
+            .unwrap_err();
         assert!(err.message.ends_with("no event matches"), "{}", err.message);
     }
 

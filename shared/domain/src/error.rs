@@ -78,7 +78,11 @@ pub struct Error {
 
 impl Error {
     pub fn new(code: ErrorCode, field: Option<String>, message: impl Into<String>) -> Self {
-        Error { code, field, message: message.into() }
+        Error {
+            code,
+            field,
+            message: message.into(),
+        }
     }
 
     /// Malformed input; the message starts with the field so that it reads on
@@ -157,6 +161,9 @@ mod tests {
         assert_eq!(e.code, ErrorCode::InvalidArgument);
         assert_eq!(e.field.as_deref(), Some("conditions[2].max"));
         assert_eq!(e.message, "conditions[2].max: must be at least min");
-        assert_eq!(e.to_string(), "INVALID_ARGUMENT: conditions[2].max: must be at least min");
+        assert_eq!(
+            e.to_string(),
+            "INVALID_ARGUMENT: conditions[2].max: must be at least min"
+        );
     }
 }

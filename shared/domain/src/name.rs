@@ -106,7 +106,13 @@ mod tests {
 
     #[test]
     fn accepts_and_rejects() {
-        for ok in ["ab", "accounts", "A-1", "x.y_z-0", &format!("a{}", "b".repeat(127))] {
+        for ok in [
+            "ab",
+            "accounts",
+            "A-1",
+            "x.y_z-0",
+            &format!("a{}", "b".repeat(127)),
+        ] {
             assert!(validate_name("database", ok).is_ok(), "{ok}");
         }
         let cases = [
@@ -124,12 +130,20 @@ mod tests {
             assert!(err.message.contains(why), "{bad:?}: {}", err.message);
         }
         let long = format!("a{}", "b".repeat(128));
-        assert!(validate_name("name", &long).unwrap_err().message.contains("too long"));
+        assert!(
+            validate_name("name", &long)
+                .unwrap_err()
+                .message
+                .contains("too long")
+        );
     }
 
     #[test]
     fn typed_names_report_their_field() {
-        assert_eq!(DatabaseName::parse("accounts").unwrap().as_str(), "accounts");
+        assert_eq!(
+            DatabaseName::parse("accounts").unwrap().as_str(),
+            "accounts"
+        );
         let err = StreamName::parse("9").unwrap_err();
         assert_eq!(err.field.as_deref(), Some("stream"));
         let err = DatabaseName::parse_field("database_name", "").unwrap_err();

@@ -44,7 +44,10 @@ pub struct SelectorLimits {
 
 impl Default for SelectorLimits {
     fn default() -> Self {
-        SelectorLimits { max_depth: 8, max_nodes: 64 }
+        SelectorLimits {
+            max_depth: 8,
+            max_nodes: 64,
+        }
     }
 }
 
@@ -85,18 +88,27 @@ impl Selector {
         if *nodes > limits.max_nodes {
             return Err(Error::invalid_argument(
                 field,
-                format!("a condition's selector may have at most {} parts", limits.max_nodes),
+                format!(
+                    "a condition's selector may have at most {} parts",
+                    limits.max_nodes
+                ),
             ));
         }
         if depth > limits.max_depth {
             return Err(Error::invalid_argument(
                 field,
-                format!("selectors may nest at most {} levels deep", limits.max_depth),
+                format!(
+                    "selectors may nest at most {} levels deep",
+                    limits.max_depth
+                ),
             ));
         }
         let value = |name: &str, v: &str| -> Result<String, Error> {
             if v.is_empty() {
-                Err(Error::invalid_argument(format!("{field}.{name}"), "must not be empty"))
+                Err(Error::invalid_argument(
+                    format!("{field}.{name}"),
+                    "must not be empty",
+                ))
             } else {
                 Ok(v.to_owned())
             }
@@ -158,7 +170,9 @@ impl Selector {
             Selector::And(l) => P::And(list(l)),
             Selector::Or(l) => P::Or(list(l)),
         };
-        proto::EventSelector { selector: Some(selector) }
+        proto::EventSelector {
+            selector: Some(selector),
+        }
     }
 }
 
@@ -192,7 +206,11 @@ mod tests {
     use super::*;
 
     fn ev<'a>(stream: &'a str, subject: Option<&'a str>, event_type: &'a str) -> EventFacts<'a> {
-        EventFacts { stream, subject, event_type }
+        EventFacts {
+            stream,
+            subject,
+            event_type,
+        }
     }
 
     #[test]
@@ -237,7 +255,10 @@ mod tests {
             Selector::EventTypeEquals("shipped".into()),
         ]);
         assert!(!and_fails.matches(&e));
-        let or = Selector::Or(vec![and_fails.clone(), Selector::EventTypeEquals("placed".into())]);
+        let or = Selector::Or(vec![
+            and_fails.clone(),
+            Selector::EventTypeEquals("placed".into()),
+        ]);
         assert!(or.matches(&e));
         assert!(!Selector::Or(vec![and_fails]).matches(&e));
     }
@@ -258,7 +279,8 @@ mod tests {
         assert_eq!(back.unwrap(), s);
 
         let missing = proto::EventSelector { selector: None };
-        let err = Selector::from_proto("selector", &missing, SelectorLimits::default()).unwrap_err();
+        let err =
+            Selector::from_proto("selector", &missing, SelectorLimits::default()).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("selector"));
 
         let empty_and = proto::EventSelector {
@@ -286,13 +308,17 @@ mod tests {
         for _ in 0..8 {
             deep = Selector::And(vec![deep]);
         }
-        let err =
-            Selector::from_proto("selector", &deep.to_proto(), SelectorLimits::default()).unwrap_err();
+        let err = Selector::from_proto("selector", &deep.to_proto(), SelectorLimits::default())
+            .unwrap_err();
         assert!(err.message.contains("nest"), "{}", err.message);
 
-        let wide = Selector::Or((0..64).map(|i| Selector::StreamEquals(format!("s{i}"))).collect());
-        let err =
-            Selector::from_proto("selector", &wide.to_proto(), SelectorLimits::default()).unwrap_err();
+        let wide = Selector::Or(
+            (0..64)
+                .map(|i| Selector::StreamEquals(format!("s{i}")))
+                .collect(),
+        );
+        let err = Selector::from_proto("selector", &wide.to_proto(), SelectorLimits::default())
+            .unwrap_err();
         assert!(err.message.contains("at most 64"), "{}", err.message);
     }
 }

@@ -58,13 +58,24 @@ mod tests {
             ("orders", "orders"),
             ("urn/v1.orders-x", "v1.orders-x"),
         ] {
-            assert_eq!(stream_of_source(source).unwrap().as_str(), stream, "{source}");
+            assert_eq!(
+                stream_of_source(source).unwrap().as_str(),
+                stream,
+                "{source}"
+            );
         }
     }
 
     #[test]
     fn no_usable_segment() {
-        for source in ["", "https://example.com", "https://example.com/", "/shop/", "urn:x:y", "/a/9x"] {
+        for source in [
+            "",
+            "https://example.com",
+            "https://example.com/",
+            "/shop/",
+            "urn:x:y",
+            "/a/9x",
+        ] {
             let err = stream_of_source(source).unwrap_err();
             assert_eq!(err.field.as_deref(), Some("source"), "{source}");
         }

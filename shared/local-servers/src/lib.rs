@@ -36,9 +36,19 @@ pub enum Error {
     #[error("the project venv is missing {what} ({path}); run `make venv` first")]
     NotInstalled { what: &'static str, path: PathBuf },
     #[error("could not start {server}: {source}")]
-    Spawn { server: &'static str, source: std::io::Error },
-    #[error("{server} did not come up on 127.0.0.1:{port} within {waited:?}; last log lines:\n{log}")]
-    NotReady { server: &'static str, port: u16, waited: Duration, log: String },
+    Spawn {
+        server: &'static str,
+        source: std::io::Error,
+    },
+    #[error(
+        "{server} did not come up on 127.0.0.1:{port} within {waited:?}; last log lines:\n{log}"
+    )]
+    NotReady {
+        server: &'static str,
+        port: u16,
+        waited: Duration,
+        log: String,
+    },
     #[error("no free port on 127.0.0.1: {0}")]
     NoPort(std::io::Error),
 }
@@ -68,8 +78,12 @@ impl LocalServers {
 
     /// Uses the servers named in the environment, starting whichever is not.
     pub fn from_env_or_start() -> Result<Self, Error> {
-        let dynamodb = std::env::var(DYNAMODB_ENDPOINT_VAR).ok().filter(|v| !v.is_empty());
-        let kafka = std::env::var(KAFKA_BROKERS_VAR).ok().filter(|v| !v.is_empty());
+        let dynamodb = std::env::var(DYNAMODB_ENDPOINT_VAR)
+            .ok()
+            .filter(|v| !v.is_empty());
+        let kafka = std::env::var(KAFKA_BROKERS_VAR)
+            .ok()
+            .filter(|v| !v.is_empty());
         let mut processes = Vec::new();
         let dynamodb_endpoint = match dynamodb {
             Some(endpoint) => endpoint,
@@ -89,7 +103,11 @@ impl LocalServers {
                 brokers
             }
         };
-        Ok(LocalServers { dynamodb_endpoint, kafka_brokers, processes })
+        Ok(LocalServers {
+            dynamodb_endpoint,
+            kafka_brokers,
+            processes,
+        })
     }
 
     /// Whether this value started (and will stop) any server.
@@ -121,7 +139,10 @@ pub fn shared() -> &'static LocalServers {
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     format!("{prefix}-{}-{n}-{nanos:x}", std::process::id())
 }
 
@@ -153,7 +174,10 @@ impl Venv {
         if path.is_file() {
             Ok(path)
         } else {
-            Err(Error::NotInstalled { what: "moto_server (pip: moto[server])", path })
+            Err(Error::NotInstalled {
+                what: "moto_server (pip: moto[server])",
+                path,
+            })
         }
     }
 

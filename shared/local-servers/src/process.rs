@@ -38,7 +38,9 @@ impl ServerProcess {
     }
 
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         if let Ok(pid) = i32::try_from(child.id()) {
             // SAFETY: kill(2) on the pid of a child we own and have not reaped.
             unsafe { libc::kill(pid, libc::SIGTERM) };
@@ -104,12 +106,26 @@ fn start(
             None => free_port()?,
         };
         let log = log_path(name, port);
-        let file = File::create(&log).map_err(|source| Error::Spawn { server: name, source })?;
-        let err = file.try_clone().map_err(|source| Error::Spawn { server: name, source })?;
+        let file = File::create(&log).map_err(|source| Error::Spawn {
+            server: name,
+            source,
+        })?;
+        let err = file.try_clone().map_err(|source| Error::Spawn {
+            server: name,
+            source,
+        })?;
         let mut cmd = command(port);
         cmd.stdin(Stdio::null()).stdout(file).stderr(err);
-        let child = spawn_tied_to_this_process(cmd).map_err(|source| Error::Spawn { server: name, source })?;
-        let mut process = ServerProcess { name, port, child: Some(child), log };
+        let child = spawn_tied_to_this_process(cmd).map_err(|source| Error::Spawn {
+            server: name,
+            source,
+        })?;
+        let mut process = ServerProcess {
+            name,
+            port,
+            child: Some(child),
+            log,
+        };
         match wait_ready(&mut process) {
             Ok(()) => return Ok(process),
             Err(e) => {
@@ -125,7 +141,10 @@ fn wait_ready(process: &mut ServerProcess) -> Result<(), Error> {
     let addr = SocketAddr::from(([127, 0, 0, 1], process.port));
     let started = Instant::now();
     while started.elapsed() < READY_TIMEOUT {
-        let exited = process.child.as_mut().map(|c| matches!(c.try_wait(), Ok(Some(_))));
+        let exited = process
+            .child
+            .as_mut()
+            .map(|c| matches!(c.try_wait(), Ok(Some(_))));
         if exited == Some(true) {
             break;
         }
@@ -144,7 +163,10 @@ fn wait_ready(process: &mut ServerProcess) -> Result<(), Error> {
 
 fn free_port() -> Result<u16, Error> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(Error::NoPort)?;
-    listener.local_addr().map(|a| a.port()).map_err(Error::NoPort)
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(Error::NoPort)
 }
 
 fn log_path(name: &str, port: u16) -> PathBuf {
@@ -199,5 +221,7 @@ fn spawn_tied_to_this_process(cmd: Command) -> std::io::Result<Child> {
         .unwrap_or_else(|e| e.into_inner())
         .send((cmd, reply_tx))
         .map_err(|_| std::io::Error::other("spawner thread is gone"))?;
-    reply_rx.recv().map_err(|_| std::io::Error::other("spawner thread is gone"))?
+    reply_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("spawner thread is gone"))?
 }

@@ -10,12 +10,18 @@ use evidentsource_proto::{
 
 /// 2024-01-15T10:30:00.123Z
 fn ts1() -> Timestamp {
-    Timestamp { seconds: 1_705_314_600, nanos: 123_000_000 }
+    Timestamp {
+        seconds: 1_705_314_600,
+        nanos: 123_000_000,
+    }
 }
 
 /// 2024-01-15T10:30:05.456Z
 fn ts2() -> Timestamp {
-    Timestamp { seconds: 1_705_314_605, nanos: 456_000_000 }
+    Timestamp {
+        seconds: 1_705_314_605,
+        nanos: 456_000_000,
+    }
 }
 
 #[rustfmt::skip]
@@ -36,10 +42,15 @@ fn concat(parts: &[&[u8]]) -> Vec<u8> {
 fn assert_golden<M: Message + Default + PartialEq + std::fmt::Debug>(bytes: &[u8], expected: &M) {
     let decoded = M::decode(bytes).expect("golden bytes decode");
     assert_eq!(&decoded, expected);
-    assert_eq!(expected.encode_to_vec(), bytes, "prost encodes the golden bytes");
+    assert_eq!(
+        expected.encode_to_vec(),
+        bytes,
+        "prost encodes the golden bytes"
+    );
 }
 
 #[test]
+#[rustfmt::skip]
 fn database() {
     let bytes = concat(&[
         &[0x0a, 0x08], b"accounts", // name (1) LEN
@@ -59,6 +70,7 @@ fn database() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn batch_summary() {
     let bytes = concat(&[
         &[0x0a, 0x07], b"batch-1",  // id (1) LEN
@@ -80,6 +92,7 @@ fn batch_summary() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn create_and_delete_requests() {
     let bytes = concat(&[&[0x0a, 0x08], b"accounts"]); // database_name (1) LEN
     assert_golden(&bytes, &CreateDatabaseRequest { database_name: "accounts".into() });
@@ -95,7 +108,9 @@ fn sample_cloudevent() -> cloudevents::CloudEvent {
         r#type: "t".into(),
         attributes: [(
             "subject".to_string(),
-            CloudEventAttributeValue { attr: Some(Attr::CeString("o-1".into())) },
+            CloudEventAttributeValue {
+                attr: Some(Attr::CeString("o-1".into())),
+            },
         )]
         .into(),
         data: Some(cloudevents::cloud_event::Data::TextData("hi".into())),
@@ -118,6 +133,7 @@ fn sample_cloudevent_bytes() -> Vec<u8> {
 }
 
 #[test]
+#[rustfmt::skip]
 fn cloudevent_protobuf_format() {
     let bytes = sample_cloudevent_bytes();
     assert_eq!(bytes.len(), 44);
@@ -130,6 +146,7 @@ fn cloudevent_protobuf_format() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn transact_request() {
     let event = sample_cloudevent_bytes();
     let bytes = concat(&[
@@ -156,6 +173,7 @@ fn transact_request() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn conditions_range_min_and_or() {
     use event_selector::Selector;
     let range = concat(&[
@@ -211,6 +229,7 @@ fn conditions_range_min_and_or() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn command_responses() {
     let error = concat(&[
         &[0x1a, 0x05],       // error (3), 5 bytes: CommandError
@@ -272,7 +291,10 @@ fn json_mapping_accepts_both_field_spellings_and_rfc3339() {
     )
     .unwrap();
     assert_eq!(camel, snake);
-    assert_eq!(camel.conditions[0].bound, Some(append_condition::Bound::Max(0)));
+    assert_eq!(
+        camel.conditions[0].bound,
+        Some(append_condition::Bound::Max(0))
+    );
 
     let db: Database =
         serde_json::from_str(r#"{"name":"a","createdAt":"2024-01-15T10:30:00.123Z"}"#).unwrap();
@@ -292,14 +314,17 @@ fn json_mapping_accepts_both_field_spellings_and_rfc3339() {
 #[test]
 fn descriptor_set_names_every_file() {
     use prost::Message as _;
-    let set = pbjson_types::FileDescriptorSet::decode(evidentsource_proto::FILE_DESCRIPTOR_SET)
-        .unwrap();
+    let set =
+        pbjson_types::FileDescriptorSet::decode(evidentsource_proto::FILE_DESCRIPTOR_SET).unwrap();
     let names: Vec<_> = set.file.iter().map(|f| f.name().to_string()).collect();
     for expected in [
         "io/cloudevents/v1/cloudevents.proto",
         "evidentsource/v1/database.proto",
         "evidentsource/v1/commands.proto",
     ] {
-        assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
     }
 }

