@@ -26,12 +26,16 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // Well-known types come from pbjson-types so that every message also gets
     // serde impls following the protobuf JSON mapping.
+    // BTreeMap for map fields: encoding is then deterministic, which stored
+    // events and request fingerprints rely on.
     prost_build::Config::new()
         .prost_types_path("::pbjson_types")
+        .btree_map(["."])
         .compile_fds(descriptors)?;
 
     pbjson_build::Builder::new()
         .register_descriptors(&descriptor_bytes)?
+        .btree_map(["."])
         .build(&[".evidentsource.v1", ".io.cloudevents.v1"])?;
     Ok(())
 }

@@ -10,9 +10,11 @@ mod error;
 mod name;
 mod selector;
 mod stream;
+mod transaction;
 
 pub use condition::{AppendCondition, Bound, ConditionCheck, evaluate};
 pub use error::{Error, ErrorCode};
 pub use name::{DatabaseName, StreamName, validate_name};
 pub use selector::{EventFacts, Selector, SelectorLimits};
 pub use stream::stream_of_source;
+pub use transaction::{Limits, OwnedFacts, Transaction, data_len, subject_of};

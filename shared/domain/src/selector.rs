@@ -36,7 +36,7 @@ pub enum Selector {
 
 /// Bounds on a selector's shape, so that a hostile request cannot make
 /// evaluation (or the recursion that does it) arbitrarily expensive.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SelectorLimits {
     pub max_depth: usize,
     pub max_nodes: usize,
