@@ -120,7 +120,11 @@ impl Error {
     /// Prefixes the field with its parent, e.g. `selector` → `conditions[2].selector`.
     pub fn within(mut self, parent: &str) -> Self {
         if let Some(field) = self.field.take() {
-            let full = if field.is_empty() { parent.to_owned() } else { format!("{parent}.{field}") };
+            let full = if field.is_empty() {
+                parent.to_owned()
+            } else {
+                format!("{parent}.{field}")
+            };
             if let Some(rest) = self.message.strip_prefix(&format!("{field}:")) {
                 self.message = format!("{full}:{rest}");
             }

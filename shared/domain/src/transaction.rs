@@ -81,8 +81,16 @@ pub struct Transaction {
 
 /// Reserved attribute names: the CloudEvent's own fields, and the
 /// extensions the suite adds when it returns stored events.
-const RESERVED: [&str; 8] =
-    ["id", "source", "specversion", "type", "data", "data_base64", "revision", "basis"];
+const RESERVED: [&str; 8] = [
+    "id",
+    "source",
+    "specversion",
+    "type",
+    "data",
+    "data_base64",
+    "revision",
+    "basis",
+];
 
 impl Transaction {
     /// Validates a transact request. Field names in errors follow the
@@ -106,7 +114,10 @@ impl Transaction {
             id => Some(id),
         };
         if request.events.is_empty() {
-            return Err(Error::invalid_argument("events", "a transaction needs at least one event"));
+            return Err(Error::invalid_argument(
+                "events",
+                "a transaction needs at least one event",
+            ));
         }
         if request.events.len() > limits.max_events {
             return Err(Error::invalid_argument(
@@ -132,7 +143,9 @@ impl Transaction {
             .conditions
             .iter()
             .enumerate()
-            .map(|(i, c)| AppendCondition::from_proto(&format!("conditions[{i}]"), c, limits.selectors))
+            .map(|(i, c)| {
+                AppendCondition::from_proto(&format!("conditions[{i}]"), c, limits.selectors)
+            })
             .collect::<Result<Vec<_>, _>>()?;
 
         let mut facts = Vec::with_capacity(request.events.len());
@@ -158,7 +171,13 @@ impl Transaction {
             }
             facts.push(f);
         }
-        Ok(Transaction { database, events: request.events, facts, conditions, transaction_id })
+        Ok(Transaction {
+            database,
+            events: request.events,
+            facts,
+            conditions,
+            transaction_id,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -188,7 +207,9 @@ fn validate_event(event: &CloudEvent, limits: &Limits) -> Result<OwnedFacts, Err
         let field = || name.clone();
         if name.is_empty()
             || name.len() > 20
-            || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         {
             return Err(Error::invalid_argument(
                 field(),
@@ -196,7 +217,10 @@ fn validate_event(event: &CloudEvent, limits: &Limits) -> Result<OwnedFacts, Err
             ));
         }
         if RESERVED.contains(&name.as_str()) {
-            return Err(Error::invalid_argument(field(), "is a reserved attribute name"));
+            return Err(Error::invalid_argument(
+                field(),
+                "is a reserved attribute name",
+            ));
         }
         let attr = value.attr.as_ref();
         let ok = match name.as_str() {
@@ -206,7 +230,10 @@ fn validate_event(event: &CloudEvent, limits: &Limits) -> Result<OwnedFacts, Err
             _ => attr.is_some(),
         };
         if !ok {
-            return Err(Error::invalid_argument(field(), "has the wrong type or no value"));
+            return Err(Error::invalid_argument(
+                field(),
+                "has the wrong type or no value",
+            ));
         }
     }
     let size = evidentsource_proto::Message::encoded_len(event);
@@ -214,7 +241,10 @@ fn validate_event(event: &CloudEvent, limits: &Limits) -> Result<OwnedFacts, Err
         // An empty field: `within` names the event itself.
         return Err(Error::invalid_argument(
             "",
-            format!("is {size} bytes encoded; the limit per event is {}", limits.max_event_bytes),
+            format!(
+                "is {size} bytes encoded; the limit per event is {}",
+                limits.max_event_bytes
+            ),
         ));
     }
     Ok(OwnedFacts {
@@ -226,7 +256,11 @@ fn validate_event(event: &CloudEvent, limits: &Limits) -> Result<OwnedFacts, Err
 
 /// The event's subject attribute, if it is a string.
 pub fn subject_of(event: &CloudEvent) -> Option<&str> {
-    match event.attributes.get("subject").and_then(|v| v.attr.as_ref()) {
+    match event
+        .attributes
+        .get("subject")
+        .and_then(|v| v.attr.as_ref())
+    {
         Some(Attr::CeString(s)) => Some(s),
         _ => None,
     }

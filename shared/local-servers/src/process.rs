@@ -64,10 +64,15 @@ impl Drop for ServerProcess {
 }
 
 pub(crate) fn start_moto(venv: &Venv, port: Option<u16>) -> Result<ServerProcess, Error> {
-    let program = venv.moto_server()?;
+    venv.moto_server()?;
+    // Our launcher: moto with requests serialized (scripts/moto_server.py
+    // says why).
+    let python = venv.root().join("bin/python");
+    let script = crate::workspace_root().join("scripts/moto_server.py");
     start("moto", port, |port| {
-        let mut c = Command::new(&program);
-        c.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        let mut c = Command::new(&python);
+        c.arg(&script)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()]);
         c
     })
 }

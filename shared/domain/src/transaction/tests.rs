@@ -22,7 +22,8 @@ fn event(id: &str, source: &str) -> CloudEvent {
 }
 
 fn with_attr(mut e: CloudEvent, name: &str, attr: Attr) -> CloudEvent {
-    e.attributes.insert(name.into(), CloudEventAttributeValue { attr: Some(attr) });
+    e.attributes
+        .insert(name.into(), CloudEventAttributeValue { attr: Some(attr) });
     e
 }
 
@@ -43,7 +44,11 @@ fn field_of(r: TransactRequest) -> String {
 
 #[test]
 fn valid_request() {
-    let e = with_attr(event("1", "https://x/orders"), "subject", Attr::CeString("o-1".into()));
+    let e = with_attr(
+        event("1", "https://x/orders"),
+        "subject",
+        Attr::CeString("o-1".into()),
+    );
     let mut r = request(vec![e, event("2", "/customers")]);
     r.conditions.push(PCondition {
         selector: Some(EventSelector {
@@ -70,7 +75,10 @@ fn errors_name_the_field() {
     assert_eq!(field_of(request(vec![])), "events");
 
     let mut e = event("", "/orders");
-    assert_eq!(field_of(request(vec![event("1", "/o1"), e.clone()])), "events[1].id");
+    assert_eq!(
+        field_of(request(vec![event("1", "/o1"), e.clone()])),
+        "events[1].id"
+    );
     e.id = "x".into();
     e.source = "https://x/".into();
     assert_eq!(field_of(request(vec![e.clone()])), "events[0].source");
@@ -89,7 +97,11 @@ fn errors_name_the_field() {
 
     let bad_subject = with_attr(event("1", "/orders"), "subject", Attr::CeInteger(3));
     assert_eq!(field_of(request(vec![bad_subject])), "events[0].subject");
-    let reserved = with_attr(event("1", "/orders"), "revision", Attr::CeString("3".into()));
+    let reserved = with_attr(
+        event("1", "/orders"),
+        "revision",
+        Attr::CeString("3".into()),
+    );
     assert_eq!(field_of(request(vec![reserved])), "events[0].revision");
     let bad_name = with_attr(event("1", "/orders"), "Bad", Attr::CeString("x".into()));
     assert_eq!(field_of(request(vec![bad_name])), "events[0].Bad");
@@ -99,16 +111,25 @@ fn errors_name_the_field() {
     assert_eq!(field_of(r), "transaction_id");
 
     let mut r = request(vec![event("1", "/orders")]);
-    r.conditions.push(PCondition { selector: None, bound: Some(append_condition::Bound::Min(1)) });
+    r.conditions.push(PCondition {
+        selector: None,
+        bound: Some(append_condition::Bound::Min(1)),
+    });
     assert_eq!(field_of(r), "conditions[0].selector");
 }
 
 #[test]
 fn limits_are_enforced_and_named() {
     let limits = Limits::default();
-    let many: Vec<_> = (0..=limits.max_events).map(|i| event(&i.to_string(), "/st")).collect();
+    let many: Vec<_> = (0..=limits.max_events)
+        .map(|i| event(&i.to_string(), "/st"))
+        .collect();
     let err = Transaction::from_request(request(many), &limits).unwrap_err();
-    assert!(err.message.contains("limit of 1000 events"), "{}", err.message);
+    assert!(
+        err.message.contains("limit of 1000 events"),
+        "{}",
+        err.message
+    );
 
     // 1 MiB of data is accepted: 8 events of 128 KiB.
     let big = |i: usize, n: usize| {
@@ -121,7 +142,11 @@ fn limits_are_enforced_and_named() {
     let over: Vec<_> = (0..9).map(|i| big(i, 128 * 1024)).collect();
     let err = Transaction::from_request(request(over), &limits).unwrap_err();
     assert_eq!(err.field.as_deref(), Some("events"));
-    assert!(err.message.contains("limit of 1048576 bytes"), "{}", err.message);
+    assert!(
+        err.message.contains("limit of 1048576 bytes"),
+        "{}",
+        err.message
+    );
 
     let err = Transaction::from_request(request(vec![big(0, 300 * 1024)]), &limits).unwrap_err();
     assert_eq!(err.field.as_deref(), Some("events[0]"));

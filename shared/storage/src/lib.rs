@@ -1,0 +1,41 @@
+//! The storage layer: one DynamoDB table holding every database.
+//!
+//! Item layout and commit protocol are described in `docs/storage.md`. In
+//! short: a **head item** per database (`pk = db#{name}`, `sk = head`) is the
+//! serialization point and the only item the stream publisher reads; it
+//! changes exactly once per creation, committed transaction and deletion.
+//! Events are packed into compressed **chunk items** under the database's
+//! incarnation; a transaction is one `TransactWriteItems` (head update
+//! conditioned on the basis, chunk puts, idempotency record), so it is
+//! visible wholly or not at all.
+
+mod chunk;
+mod error;
+mod facts;
+pub mod head;
+mod keys;
+mod reclaim;
+pub mod size;
+mod store;
+pub mod table;
+
+pub use chunk::pack_events;
+pub use error::StoreError;
+pub use head::{HeadItem, HeadState};
+pub use reclaim::ReclaimReport;
+pub use store::{CommitPlanSummary, Store, StoreConfig, StoredEvent};
+
+/// Milliseconds since the Unix epoch → protobuf Timestamp.
+pub fn timestamp_from_millis(ms: i64) -> evidentsource_proto::Timestamp {
+    evidentsource_proto::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,781 @@
+use std::{collections::HashMap, time::Duration};
+
+use aws_sdk_dynamodb::{
+    Client,
+    operation::transact_write_items::TransactWriteItemsError,
+    types::{
+        AttributeValue, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
+        TransactWriteItem, Update,
+    },
+};
+use evidentsource_domain::{
+    AppendCondition, ConditionCheck, DatabaseName, Error, Limits, OwnedFacts, Transaction, evaluate,
+};
+use evidentsource_proto::{BatchSummary, Database, cloudevents::CloudEvent};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    StoreError,
+    chunk::{self, PackedChunk, pack_events},
+    error::classify,
+    facts::{FactsCache, MAX_TRIPLES},
+    head::HeadItem,
+    keys, now_millis,
+    size::{item_size, write_units},
+    timestamp_from_millis,
+};
+
+/// Settings of the storage layer.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub table_name: String,
+    pub limits: Limits,
+    /// Commit attempts when other writers keep winning the race.
+    pub max_attempts: u32,
+    /// How long a deleted database's tombstone head item lives (DynamoDB TTL).
+    pub tombstone_ttl: Duration,
+    /// Time a delete spends reclaiming the old items before answering; the
+    /// rest is left to [`Store::reclaim_pending`].
+    pub reclaim_budget: Duration,
+    /// Most events one `read_events` call returns.
+    pub max_read_events: u64,
+}
+
+impl StoreConfig {
+    pub fn new(table_name: impl Into<String>) -> Self {
+        StoreConfig {
+            table_name: table_name.into(),
+            limits: Limits::default(),
+            max_attempts: 200,
+            tombstone_ttl: Duration::from_secs(24 * 3600),
+            reclaim_budget: Duration::from_secs(2),
+            max_read_events: 1000,
+        }
+    }
+}
+
+/// An event as stored, with the revision it took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub revision: u64,
+    pub event: CloudEvent,
+}
+
+/// What one transaction cost, from the items actually sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CommitPlanSummary {
+    /// Items in the `TransactWriteItems` that committed.
+    pub items: usize,
+    /// Chunk items among them.
+    pub chunks: usize,
+    /// Write units by DynamoDB's item-size rules (transactional: 2 per KB).
+    pub write_units: u64,
+    /// Write round trips (commit attempts sent).
+    pub write_round_trips: u32,
+    /// Read round trips (head, idempotency record, chunk queries).
+    pub read_round_trips: u32,
+    /// What DynamoDB reported, when it reports consumed capacity.
+    pub reported_write_units: Option<f64>,
+}
+
+/// The storage layer over one DynamoDB table. Cheap to share: build it once
+/// per cold start.
+#[derive(Debug)]
+pub struct Store {
+    pub(crate) client: Client,
+    pub(crate) config: StoreConfig,
+    facts: FactsCache,
+}
+
+enum Evaluation {
+    Checked(ConditionCheck),
+    /// This process has already seen a newer revision than the head read:
+    /// the head is stale.
+    Stale,
+}
+
+impl Store {
+    pub fn new(client: Client, config: StoreConfig) -> Self {
+        Store {
+            client,
+            config,
+            facts: FactsCache::default(),
+        }
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Creates a database at revision 0.
+    pub async fn create_database(&self, name: &DatabaseName) -> Result<Database, StoreError> {
+        let head = HeadItem::new(name.as_str(), new_incarnation(), now_millis());
+        let item = serde_dynamo::to_item(&head).map_err(|e| StoreError::Fault(e.to_string()))?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.config.table_name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #st = :deleted")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":deleted", s("deleted"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(head.database()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(Error::already_exists(name.as_str()).into())
+            }
+            Err(e) => Err(classify("PutItem (create)", e)),
+        }
+    }
+
+    /// The latest state of a database.
+    pub async fn get_database(&self, name: &DatabaseName) -> Result<Database, StoreError> {
+        Ok(self.active_head(name.as_str()).await?.database())
+    }
+
+    /// Deletes a database: from now on it is not found, and a new database
+    /// of the same name starts afresh. Returns its final state.
+    pub async fn delete_database(&self, name: &DatabaseName) -> Result<Database, StoreError> {
+        let name = name.as_str();
+        for attempt in 1..=self.config.max_attempts {
+            let head = self.active_head(name).await?;
+            let now = now_millis().max(head.revision_time);
+            let ttl = now / 1000 + self.config.tombstone_ttl.as_secs() as i64;
+            let update = Update::builder()
+                .table_name(&self.config.table_name)
+                .key("pk", s(&head.pk))
+                .key("sk", s(keys::HEAD_SK))
+                .update_expression("SET #st = :deleted, deleted_at = :now, #ttl = :ttl")
+                // Guarding the revision too: the final state we return is exact.
+                .condition_expression("#st = :active AND incarnation = :inc AND #rev = :rev")
+                .expression_attribute_names("#st", "state")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_names("#rev", "revision")
+                .expression_attribute_values(":deleted", s("deleted"))
+                .expression_attribute_values(":active", s("active"))
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":ttl", n(ttl))
+                .expression_attribute_values(":inc", s(&head.incarnation))
+                .expression_attribute_values(":rev", n(head.revision))
+                .build()
+                .map_err(|e| StoreError::Fault(e.to_string()))?;
+            // The reclaim queue entry is written with the tombstone, so that
+            // the old items are never forgotten.
+            let gc = Put::builder()
+                .table_name(&self.config.table_name)
+                .item("pk", s(keys::GC_PK))
+                .item("sk", s(&keys::gc_sk(name, &head.incarnation)))
+                .item("name", s(name))
+                .item("incarnation", s(&head.incarnation))
+                .item("deleted_at", n(now))
+                .build()
+                .map_err(|e| StoreError::Fault(e.to_string()))?;
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(update).build())
+                .transact_items(TransactWriteItem::builder().put(gc).build())
+                .send()
+                .await;
+            match result {
+                Ok(_) => {
+                    self.facts.forget(name, &head.incarnation);
+                    let deadline = tokio::time::Instant::now() + self.config.reclaim_budget;
+                    if let Err(e) = self
+                        .reclaim_incarnation(name, &head.incarnation, deadline)
+                        .await
+                    {
+                        tracing::warn!(database = name, error = %e, "reclaim after delete deferred");
+                    }
+                    return Ok(head.database());
+                }
+                Err(e) => match cancellation(&e) {
+                    Some(reasons) if retryable_conflict(&reasons, 0) => {
+                        backoff(attempt).await;
+                    }
+                    _ => return Err(classify("TransactWriteItems (delete)", e)),
+                },
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "delete of {name:?}: the database kept changing for {} attempts",
+            self.config.max_attempts
+        )))
+    }
+
+    /// Commits a transaction; see `docs/storage.md` for the protocol.
+    pub async fn transact(&self, tx: &Transaction) -> Result<BatchSummary, StoreError> {
+        self.transact_measured(tx).await.map(|(summary, _)| summary)
+    }
+
+    /// [`Store::transact`], also reporting what the commit cost.
+    pub async fn transact_measured(
+        &self,
+        tx: &Transaction,
+    ) -> Result<(BatchSummary, CommitPlanSummary), StoreError> {
+        let name = tx.database.as_str();
+        let batch_id = uuid::Uuid::new_v4().to_string();
+        let fingerprint = fingerprint(tx);
+        let chunks = pack_events(&tx.events);
+        let count = tx.events.len() as u64;
+        let mut cost = CommitPlanSummary::default();
+        let mut idempotency_checked = false;
+        // The head a cancelled attempt returned, saving a re-read.
+        let mut known_head: Option<HeadItem> = None;
+
+        for attempt in 1..=self.config.max_attempts {
+            let head = match known_head.take() {
+                Some(head) => head,
+                None => {
+                    cost.read_round_trips += 1;
+                    self.active_head(name).await?
+                }
+            };
+
+            if let (Some(id), false) = (&tx.transaction_id, idempotency_checked) {
+                cost.read_round_trips += 1;
+                if let Some(summary) = self.read_tx_record(&head, id, &fingerprint).await? {
+                    return Ok((summary, cost));
+                }
+                idempotency_checked = true;
+            }
+
+            if !tx.conditions.is_empty() {
+                match self.evaluate(&head, &tx.conditions, &mut cost).await? {
+                    Evaluation::Stale => {
+                        backoff(attempt).await;
+                        continue;
+                    }
+                    Evaluation::Checked(check) => check.result(&tx.conditions)?,
+                }
+            }
+
+            let basis = head.revision;
+            let revision = basis + count;
+            let recorded = now_millis().max(head.revision_time);
+            let summary = BatchSummary {
+                id: batch_id.clone(),
+                database: name.to_owned(),
+                basis,
+                revision,
+                event_count: count as u32,
+                recorded_time: Some(timestamp_from_millis(recorded)),
+            };
+            let (items, units) =
+                self.commit_items(&head, tx, &chunks, &summary, recorded, &fingerprint)?;
+            let tx_index = items.len() - 1;
+            cost.write_round_trips += 1;
+            let sent = tokio::time::Instant::now();
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await;
+            match result {
+                Ok(out) => {
+                    cost.items = 1 + chunks.len() + usize::from(tx.transaction_id.is_some());
+                    cost.chunks = chunks.len();
+                    cost.write_units = units;
+                    cost.reported_write_units = out
+                        .consumed_capacity()
+                        .iter()
+                        .filter_map(|c| c.capacity_units().or(c.write_capacity_units()))
+                        .reduce(|a, b| a + b);
+                    self.fold_in_own_events(&head, tx, basis).await;
+                    return Ok((summary, cost));
+                }
+                Err(e) => match cancellation(&e) {
+                    Some(reasons)
+                        if tx.transaction_id.is_some() && failed_check(&reasons, tx_index) =>
+                    {
+                        // The same transaction id committed concurrently.
+                        let id = tx.transaction_id.as_deref().unwrap_or_default();
+                        let head = self.active_head(name).await?;
+                        return match self.read_tx_record(&head, id, &fingerprint).await? {
+                            Some(summary) => Ok((summary, cost)),
+                            None => Err(StoreError::Unavailable(format!(
+                                "transaction {id:?} reported committed but its record is not readable yet"
+                            ))),
+                        };
+                    }
+                    Some(reasons) if retryable_conflict(&reasons, 0) => {
+                        // Another writer committed first: go again from the
+                        // head it left (same incarnation), or re-read.
+                        known_head = returned_head(&e)
+                            .filter(|h| h.is_active() && h.incarnation == head.incarnation);
+                        contention_backoff(attempt, sent.elapsed()).await;
+                    }
+                    _ => return Err(classify("TransactWriteItems (transact)", e)),
+                },
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "transaction on {name:?}: other writers won the race {} times; retry",
+            self.config.max_attempts
+        )))
+    }
+
+    /// The items of one commit and their write units.
+    fn commit_items(
+        &self,
+        head: &HeadItem,
+        tx: &Transaction,
+        chunks: &[PackedChunk],
+        summary: &BatchSummary,
+        recorded: i64,
+        fingerprint: &[u8],
+    ) -> Result<(Vec<TransactWriteItem>, u64), StoreError> {
+        let fault = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Fault(e.to_string());
+        let table = &self.config.table_name;
+        let mut items = Vec::with_capacity(chunks.len() + 2);
+
+        let mut new_head = head.clone();
+        new_head.basis = summary.basis;
+        new_head.revision = summary.revision;
+        new_head.revision_time = recorded;
+        new_head.batch_id = Some(summary.id.clone());
+        let head_size = serde_dynamo::to_item::<_, HashMap<String, AttributeValue>>(&new_head)
+            .map(|i| item_size(&i))
+            .unwrap_or(1024);
+        let mut units = write_units(head_size, true);
+        let update = Update::builder()
+            .table_name(table)
+            .key("pk", s(&head.pk))
+            .key("sk", s(keys::HEAD_SK))
+            .update_expression("SET #rev = :rev, basis = :basis, revision_time = :t, batch_id = :b")
+            .condition_expression("#st = :active AND incarnation = :inc AND #rev = :basis")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .expression_attribute_names("#rev", "revision")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":rev", n(summary.revision))
+            .expression_attribute_values(":basis", n(summary.basis))
+            .expression_attribute_values(":t", n(recorded))
+            .expression_attribute_values(":b", s(&summary.id))
+            .expression_attribute_values(":active", s("active"))
+            .expression_attribute_values(":inc", s(&head.incarnation))
+            .build()
+            .map_err(fault)?;
+        items.push(TransactWriteItem::builder().update(update).build());
+
+        let events_pk = keys::events_pk(&head.name, &head.incarnation);
+        for c in chunks {
+            let first = summary.basis + 1 + c.offset as u64;
+            let item: HashMap<String, AttributeValue> = [
+                ("pk".to_string(), s(&events_pk)),
+                ("sk".to_string(), s(&keys::chunk_sk(first))),
+                ("n".to_string(), n(c.count)),
+                ("d".to_string(), AttributeValue::B(c.payload.clone().into())),
+            ]
+            .into();
+            units += write_units(item_size(&item), true);
+            let put = Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(fault)?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+
+        if let Some(id) = &tx.transaction_id {
+            let item: HashMap<String, AttributeValue> = [
+                (
+                    "pk".to_string(),
+                    s(&keys::tx_pk(&head.name, &head.incarnation)),
+                ),
+                ("sk".to_string(), s(id)),
+                ("batch_id".to_string(), s(&summary.id)),
+                ("basis".to_string(), n(summary.basis)),
+                ("revision".to_string(), n(summary.revision)),
+                ("recorded_time".to_string(), n(recorded)),
+                (
+                    "fp".to_string(),
+                    AttributeValue::B(fingerprint.to_vec().into()),
+                ),
+            ]
+            .into();
+            units += write_units(item_size(&item), true);
+            let put = Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(fault)?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        Ok((items, units))
+    }
+
+    /// The result of an earlier commit with this transaction id, if any.
+    async fn read_tx_record(
+        &self,
+        head: &HeadItem,
+        id: &str,
+        fingerprint: &[u8],
+    ) -> Result<Option<BatchSummary>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.config.table_name)
+            .key("pk", s(&keys::tx_pk(&head.name, &head.incarnation)))
+            .key("sk", s(id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem (transaction id)", e))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let stored_fp = match item.get("fp") {
+            Some(AttributeValue::B(b)) => b.as_ref().to_vec(),
+            _ => {
+                return Err(StoreError::Fault(format!(
+                    "transaction record {id:?} has no fingerprint"
+                )));
+            }
+        };
+        if stored_fp != fingerprint {
+            return Err(Error::invalid_argument(
+                "transaction_id",
+                format!("{id:?} was already used for a different transaction"),
+            )
+            .into());
+        }
+        let basis = get_u64(&item, "basis")?;
+        let revision = get_u64(&item, "revision")?;
+        Ok(Some(BatchSummary {
+            id: get_s(&item, "batch_id")?,
+            database: head.name.clone(),
+            basis,
+            revision,
+            event_count: revision.saturating_sub(basis) as u32,
+            recorded_time: Some(timestamp_from_millis(
+                get_u64(&item, "recorded_time")? as i64
+            )),
+        }))
+    }
+
+    /// Evaluates conditions as of the head's revision, reading only the
+    /// chunks this process has not folded into its condition index yet.
+    async fn evaluate(
+        &self,
+        head: &HeadItem,
+        conditions: &[AppendCondition],
+        cost: &mut CommitPlanSummary,
+    ) -> Result<Evaluation, StoreError> {
+        let entry = self.facts.entry(&head.name, &head.incarnation);
+        let mut facts = entry.lock().await;
+        if facts.scanned_to > head.revision {
+            return Ok(Evaluation::Stale);
+        }
+        if facts.scanned_to < head.revision {
+            let from = facts.scanned_to + 1;
+            let (chunks, round_trips) = self.query_chunks(head, from, head.revision).await?;
+            cost.read_round_trips += round_trips;
+            for (first, events) in chunks {
+                for (i, event) in events.iter().enumerate() {
+                    let f = OwnedFacts::of(event).ok_or_else(|| {
+                        StoreError::Fault(format!(
+                            "stored event {} has no stream",
+                            first + i as u64
+                        ))
+                    })?;
+                    facts.add(f, first + i as u64);
+                }
+            }
+            facts.scanned_to = head.revision;
+        }
+        let check = evaluate(
+            conditions,
+            facts.highest.iter().map(|(f, r)| (*r, f.as_facts())),
+        );
+        if facts.highest.len() > MAX_TRIPLES {
+            drop(facts);
+            self.facts.forget(&head.name, &head.incarnation);
+        }
+        Ok(Evaluation::Checked(check))
+    }
+
+    /// Keeps the condition index warm with our own commit, if nothing else
+    /// got in between.
+    async fn fold_in_own_events(&self, head: &HeadItem, tx: &Transaction, basis: u64) {
+        let entry = self.facts.entry(&head.name, &head.incarnation);
+        let mut facts = entry.lock().await;
+        if facts.scanned_to == basis {
+            for (i, f) in tx.facts.iter().enumerate() {
+                facts.add(f.clone(), basis + 1 + i as u64);
+            }
+            facts.scanned_to = basis + tx.events.len() as u64;
+        }
+    }
+
+    /// The chunks holding revisions `from..=to` (whole chunks; the first may
+    /// start before `from`), with the number of query round trips.
+    async fn query_chunks(
+        &self,
+        head: &HeadItem,
+        from: u64,
+        to: u64,
+    ) -> Result<(Vec<(u64, Vec<CloudEvent>)>, u32), StoreError> {
+        let pk = keys::events_pk(&head.name, &head.incarnation);
+        let mut round_trips = 0;
+        // The chunk holding `from` starts at or before it.
+        let first = self
+            .client
+            .query()
+            .table_name(&self.config.table_name)
+            .key_condition_expression("pk = :pk AND sk <= :from")
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":from", s(&keys::chunk_sk(from)))
+            .scan_index_forward(false)
+            .limit(1)
+            .projection_expression("sk")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("Query (first chunk)", e))?;
+        round_trips += 1;
+        let start = first
+            .items()
+            .first()
+            .and_then(|i| i.get("sk"))
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_else(|| keys::chunk_sk(from));
+
+        let mut chunks = Vec::new();
+        let mut exclusive_start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.config.table_name)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :a AND :b")
+                .expression_attribute_values(":pk", s(&pk))
+                .expression_attribute_values(":a", s(&start))
+                .expression_attribute_values(":b", s(&keys::chunk_sk(to)))
+                .consistent_read(true)
+                .set_exclusive_start_key(exclusive_start)
+                .send()
+                .await
+                .map_err(|e| classify("Query (chunks)", e))?;
+            round_trips += 1;
+            for item in page.items() {
+                let sk = get_s(item, "sk")?;
+                let first: u64 = sk
+                    .parse()
+                    .map_err(|_| StoreError::Fault(format!("chunk key {sk:?}")))?;
+                let count = get_u64(item, "n")? as usize;
+                let payload = match item.get("d") {
+                    Some(AttributeValue::B(b)) => b.as_ref(),
+                    _ => return Err(StoreError::Fault(format!("chunk {sk} has no data"))),
+                };
+                let events = chunk::unpack(payload, count)
+                    .map_err(|e| StoreError::Fault(format!("chunk {sk} of {pk}: {e}")))?;
+                chunks.push((first, events));
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => exclusive_start = Some(key),
+                _ => break,
+            }
+        }
+        Ok((chunks, round_trips))
+    }
+
+    /// The events of revisions `from..=to`, in order. `to` beyond the latest
+    /// revision is clamped to it, and at most `max_read_events` are returned.
+    pub async fn read_events(
+        &self,
+        name: &DatabaseName,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        if from == 0 {
+            return Err(Error::invalid_argument("from", "event revisions start at 1").into());
+        }
+        if to < from {
+            return Err(
+                Error::invalid_argument("to", format!("{to} is before from ({from})")).into(),
+            );
+        }
+        let head = self.active_head(name.as_str()).await?;
+        let to = to
+            .min(head.revision)
+            .min(from.saturating_add(self.config.max_read_events - 1));
+        if from > to {
+            return Ok(Vec::new());
+        }
+        let (chunks, _) = self.query_chunks(&head, from, to).await?;
+        let mut events = Vec::with_capacity((to - from + 1) as usize);
+        for (first, chunk) in chunks {
+            for (i, event) in chunk.into_iter().enumerate() {
+                let revision = first + i as u64;
+                if (from..=to).contains(&revision) {
+                    events.push(StoredEvent { revision, event });
+                }
+            }
+        }
+        if events.len() as u64 != to - from + 1 {
+            return Err(StoreError::Fault(format!(
+                "revisions {from}..={to} of {:?}: found {} events",
+                head.name,
+                events.len()
+            )));
+        }
+        Ok(events)
+    }
+
+    /// The head item, if the database exists (not deleted).
+    pub(crate) async fn active_head(&self, name: &str) -> Result<HeadItem, StoreError> {
+        match self.read_head(name).await? {
+            Some(head) if head.is_active() => Ok(head),
+            _ => Err(Error::not_found(name).into()),
+        }
+    }
+
+    /// The head item as stored (also a tombstone), strongly consistent.
+    pub async fn read_head(&self, name: &str) -> Result<Option<HeadItem>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.config.table_name)
+            .key("pk", s(&keys::head_pk(name)))
+            .key("sk", s(keys::HEAD_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem (head)", e))?;
+        out.item
+            .map(|item| HeadItem::from_item(item).map_err(StoreError::Fault))
+            .transpose()
+    }
+}
+
+/// A random 64-bit incarnation id, in hex: short, because it is part of the
+/// key of every chunk.
+fn new_incarnation() -> String {
+    format!("{:016x}", fastrand::u64(..))
+}
+
+/// Identifies a transaction's content, to refuse a transaction id reused
+/// for a different transaction. Map fields encode deterministically.
+fn fingerprint(tx: &Transaction) -> Vec<u8> {
+    use prost::Message;
+    let mut h = Sha256::new();
+    for e in &tx.events {
+        h.update((e.encoded_len() as u64).to_le_bytes());
+        h.update(e.encode_to_vec());
+    }
+    for c in &tx.conditions {
+        let p = c.to_proto();
+        h.update((p.encoded_len() as u64).to_le_bytes());
+        h.update(p.encode_to_vec());
+    }
+    h.finalize()[..16].to_vec()
+}
+
+/// Full-jitter exponential backoff: 0..min(2^attempt, 64) ms.
+async fn backoff(attempt: u32) {
+    let cap = 1u64 << attempt.min(6);
+    tokio::time::sleep(Duration::from_micros(fastrand::u64(0..cap * 1000))).await;
+}
+
+/// Backoff after losing the race for the head item, in units of the commit
+/// round trip just measured: full jitter over 2^attempt round trips, at most
+/// 64. Losing means someone else just committed; the losers' retries must
+/// spread out over about as many round trips as there are writers, or they
+/// keep colliding and their wasted attempts crowd out the winner's.
+async fn contention_backoff(attempt: u32, round_trip: Duration) {
+    let unit = round_trip.clamp(Duration::from_millis(1), Duration::from_millis(100));
+    let window = unit * (1u32 << attempt.min(6));
+    let micros = window.as_micros() as u64;
+    tokio::time::sleep(Duration::from_micros(fastrand::u64(0..micros.max(1)))).await;
+}
+
+type Cancellation = Vec<Option<String>>;
+
+/// The per-item reasons of a cancelled transaction.
+fn cancellation<R>(
+    err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>,
+) -> Option<Cancellation> {
+    match err.as_service_error()? {
+        TransactWriteItemsError::TransactionCanceledException(e) => Some(
+            e.cancellation_reasons()
+                .iter()
+                .map(|r| r.code().map(str::to_owned))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// The head item a cancelled commit returned (ALL_OLD on its condition).
+fn returned_head<R>(
+    err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>,
+) -> Option<HeadItem> {
+    match err.as_service_error()? {
+        TransactWriteItemsError::TransactionCanceledException(e) => {
+            let item = e.cancellation_reasons().first()?.item()?.clone();
+            HeadItem::from_item(item).ok()
+        }
+        _ => None,
+    }
+}
+
+fn failed_check(reasons: &Cancellation, index: usize) -> bool {
+    reasons.get(index).and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed")
+}
+
+/// The head's condition failed (someone else committed), or DynamoDB saw
+/// a conflicting transaction: both mean re-read and retry.
+fn retryable_conflict(reasons: &Cancellation, head_index: usize) -> bool {
+    failed_check(reasons, head_index)
+        || reasons
+            .iter()
+            .any(|r| r.as_deref() == Some("TransactionConflict"))
+}
+
+pub(crate) fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(crate) fn get_s(
+    item: &HashMap<String, AttributeValue>,
+    name: &str,
+) -> Result<String, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        _ => Err(StoreError::Fault(format!(
+            "item attribute {name} is missing or not a string"
+        ))),
+    }
+}
+
+pub(crate) fn get_u64(
+    item: &HashMap<String, AttributeValue>,
+    name: &str,
+) -> Result<u64, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v
+            .parse()
+            .map_err(|_| StoreError::Fault(format!("item attribute {name} = {v:?} is not a u64"))),
+        _ => Err(StoreError::Fault(format!(
+            "item attribute {name} is missing or not a number"
+        ))),
+    }
+}
