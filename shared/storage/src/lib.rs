@@ -10,6 +10,7 @@
 //! visible wholly or not at all.
 
 mod chunk;
+pub mod connect;
 mod error;
 mod facts;
 pub mod head;
@@ -20,6 +21,7 @@ mod store;
 pub mod table;
 
 pub use chunk::pack_events;
+pub use connect::{ConfigError, StorageEnv, dynamodb_client};
 pub use error::StoreError;
 pub use head::{HeadItem, HeadState};
 pub use reclaim::ReclaimReport;

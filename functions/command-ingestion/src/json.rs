@@ -1,0 +1,418 @@
+//! The API's JSON: the `Database` and `BatchSummary` views (proto field
+//! names in snake_case, RFC 3339 times, plain numbers), and CloudEvents in
+//! the CloudEvents JSON format, converted to and from the protobuf format the
+//! storage layer keeps.
+
+use std::collections::BTreeMap;
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use evidentsource_domain::Error;
+use evidentsource_proto::{
+    AppendCondition, BatchSummary, Database, Timestamp, TransactRequest,
+    cloudevents::{
+        CloudEvent,
+        cloud_event::{CloudEventAttributeValue, Data, cloud_event_attribute_value::Attr},
+    },
+};
+use evidentsource_storage::StoredEvent;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+fn rfc3339(ts: &Option<Timestamp>) -> Option<String> {
+    let ts = ts.as_ref()?;
+    let t = Utc
+        .timestamp_opt(ts.seconds, u32::try_from(ts.nanos).ok()?)
+        .single()?;
+    Some(t.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+#[derive(Debug, Serialize)]
+pub struct DatabaseJson {
+    pub name: String,
+    pub created_at: Option<String>,
+    pub basis: u64,
+    pub revision: u64,
+    pub revision_timestamp: Option<String>,
+}
+
+impl From<&Database> for DatabaseJson {
+    fn from(d: &Database) -> Self {
+        DatabaseJson {
+            name: d.name.clone(),
+            created_at: rfc3339(&d.created_at),
+            basis: d.basis,
+            revision: d.revision,
+            revision_timestamp: rfc3339(&d.revision_timestamp),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchSummaryJson {
+    pub id: String,
+    pub database: String,
+    pub basis: u64,
+    pub revision: u64,
+    pub event_count: u32,
+    pub recorded_time: Option<String>,
+}
+
+impl From<&BatchSummary> for BatchSummaryJson {
+    fn from(b: &BatchSummary) -> Self {
+        BatchSummaryJson {
+            id: b.id.clone(),
+            database: b.database.clone(),
+            basis: b.basis,
+            revision: b.revision,
+            event_count: b.event_count,
+            recorded_time: rfc3339(&b.recorded_time),
+        }
+    }
+}
+
+/// Parses the JSON body of `POST /databases/{name}/transactions` into the
+/// transact request (the database comes from the path).
+pub fn transact_request(database: &str, body: &[u8]) -> Result<TransactRequest, Error> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| Error::invalid_argument("body", format!("is not valid JSON: {e}")))?;
+    let Value::Object(mut fields) = value else {
+        return Err(Error::invalid_argument("body", "must be a JSON object"));
+    };
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !matches!(k.as_str(), "transaction_id" | "events" | "conditions"))
+    {
+        return Err(Error::invalid_argument(
+            unknown.clone(),
+            "is not a field of a transaction (transaction_id, events, conditions)",
+        ));
+    }
+    let transaction_id = match fields.remove("transaction_id") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s,
+        Some(_) => {
+            return Err(Error::invalid_argument(
+                "transaction_id",
+                "must be a string",
+            ));
+        }
+    };
+    let events = match fields.remove("events") {
+        Some(Value::Array(events)) => events
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| cloudevent_from_json(e).map_err(|e| e.within(&format!("events[{i}]"))))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => return Err(Error::invalid_argument("events", "is required")),
+        Some(_) => {
+            return Err(Error::invalid_argument(
+                "events",
+                "must be an array of CloudEvents",
+            ));
+        }
+    };
+    let conditions = match fields.remove("conditions") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(value @ Value::Array(_)) => {
+            serde_path_to_error::deserialize::<_, Vec<AppendCondition>>(value).map_err(|e| {
+                let path = e.path().to_string();
+                let field = if path == "." {
+                    "conditions".to_owned()
+                } else {
+                    format!("conditions{path}")
+                };
+                Error::invalid_argument(
+                    field.replace("conditions.[", "conditions["),
+                    e.into_inner(),
+                )
+            })?
+        }
+        Some(_) => return Err(Error::invalid_argument("conditions", "must be an array")),
+    };
+    Ok(TransactRequest {
+        database_name: database.to_owned(),
+        events,
+        conditions,
+        transaction_id,
+    })
+}
+
+fn is_json(content_type: Option<&str>) -> bool {
+    match content_type {
+        None => true,
+        Some(ct) => {
+            let ct = ct.split(';').next().unwrap_or("").trim();
+            ct == "application/json" || ct == "text/json" || ct.ends_with("+json")
+        }
+    }
+}
+
+/// One event in the CloudEvents JSON format → the CloudEvents protobuf format.
+pub fn cloudevent_from_json(value: Value) -> Result<CloudEvent, Error> {
+    let Value::Object(mut fields) = value else {
+        return Err(Error::invalid_argument(
+            "",
+            "must be a JSON object (a CloudEvent)",
+        ));
+    };
+    let mut string = |name: &str, required: bool| -> Result<Option<String>, Error> {
+        match fields.remove(name) {
+            None | Some(Value::Null) if !required => Ok(None),
+            None | Some(Value::Null) => Err(Error::invalid_argument(name, "is required")),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(Error::invalid_argument(name, "must be a string")),
+        }
+    };
+    let spec_version = string("specversion", true)?.unwrap_or_default();
+    let id = string("id", true)?.unwrap_or_default();
+    let source = string("source", true)?.unwrap_or_default();
+    let r#type = string("type", true)?.unwrap_or_default();
+    let subject = string("subject", false)?;
+    let time = string("time", false)?;
+    let datacontenttype = string("datacontenttype", false)?;
+    let dataschema = string("dataschema", false)?;
+    let data_base64 = string("data_base64", false)?;
+    let data = fields.remove("data");
+
+    let mut attributes = BTreeMap::new();
+    let mut put = |name: &str, attr: Attr| {
+        attributes.insert(
+            name.to_owned(),
+            CloudEventAttributeValue { attr: Some(attr) },
+        );
+    };
+    if let Some(s) = subject {
+        put("subject", Attr::CeString(s));
+    }
+    if let Some(t) = time {
+        let parsed = DateTime::parse_from_rfc3339(&t).map_err(|_| {
+            Error::invalid_argument("time", format!("{t:?} is not an RFC 3339 timestamp"))
+        })?;
+        put(
+            "time",
+            Attr::CeTimestamp(Timestamp {
+                seconds: parsed.timestamp(),
+                nanos: parsed.timestamp_subsec_nanos() as i32,
+            }),
+        );
+    }
+    if let Some(ct) = &datacontenttype {
+        put("datacontenttype", Attr::CeString(ct.clone()));
+    }
+    if let Some(s) = dataschema {
+        put("dataschema", Attr::CeUri(s));
+    }
+    for (name, value) in fields {
+        let attr = match value {
+            Value::String(s) => Attr::CeString(s),
+            Value::Bool(b) => Attr::CeBoolean(b),
+            Value::Number(n) => match n.as_i64().and_then(|i| i32::try_from(i).ok()) {
+                Some(i) => Attr::CeInteger(i),
+                None => {
+                    return Err(Error::invalid_argument(
+                        name,
+                        "CloudEvents integers are 32-bit; send larger numbers as strings",
+                    ));
+                }
+            },
+            _ => {
+                return Err(Error::invalid_argument(
+                    name,
+                    "extension attributes are strings, booleans or integers",
+                ));
+            }
+        };
+        put(&name, attr);
+    }
+
+    let data = match (data, data_base64) {
+        (Some(Value::Null) | None, None) => None,
+        (Some(d), Some(_)) if !d.is_null() => {
+            return Err(Error::invalid_argument(
+                "data_base64",
+                "an event has data or data_base64, not both",
+            ));
+        }
+        (_, Some(b64)) => {
+            Some(Data::BinaryData(STANDARD.decode(b64.as_bytes()).map_err(
+                |_| Error::invalid_argument("data_base64", "is not valid base64"),
+            )?))
+        }
+        (Some(Value::String(s)), None) if !is_json(datacontenttype.as_deref()) => {
+            Some(Data::TextData(s))
+        }
+        (Some(d), None) => Some(Data::TextData(d.to_string())),
+    };
+    Ok(CloudEvent {
+        id,
+        source,
+        spec_version,
+        r#type,
+        attributes,
+        data,
+    })
+}
+
+/// A stored event → the CloudEvents JSON format, with its `revision`.
+pub fn cloudevent_to_json(stored: &StoredEvent) -> Value {
+    let e = &stored.event;
+    let mut out = Map::new();
+    out.insert("specversion".into(), json!(e.spec_version));
+    out.insert("id".into(), json!(e.id));
+    out.insert("source".into(), json!(e.source));
+    out.insert("type".into(), json!(e.r#type));
+    let mut content_type = None;
+    for (name, value) in &e.attributes {
+        let v = match &value.attr {
+            Some(Attr::CeBoolean(b)) => json!(b),
+            Some(Attr::CeInteger(i)) => json!(i),
+            Some(Attr::CeString(s) | Attr::CeUri(s) | Attr::CeUriRef(s)) => json!(s),
+            Some(Attr::CeBytes(b)) => json!(STANDARD.encode(b)),
+            Some(Attr::CeTimestamp(t)) => json!(rfc3339(&Some(*t))),
+            None => continue,
+        };
+        if name == "datacontenttype" {
+            content_type = v.as_str().map(str::to_owned);
+        }
+        out.insert(name.clone(), v);
+    }
+    out.insert("revision".into(), json!(stored.revision));
+    match &e.data {
+        None => {}
+        Some(Data::TextData(t)) if is_json(content_type.as_deref()) => {
+            let v = serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.clone()));
+            out.insert("data".into(), v);
+        }
+        Some(Data::TextData(t)) => {
+            out.insert("data".into(), json!(t));
+        }
+        Some(Data::BinaryData(b)) => {
+            out.insert("data_base64".into(), json!(STANDARD.encode(b)));
+        }
+        Some(Data::ProtoData(any)) => {
+            out.insert("data_base64".into(), json!(STANDARD.encode(&any.value)));
+        }
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cloudevent_json_round_trip() {
+        let input = json!({
+            "specversion": "1.0", "id": "e1", "source": "https://x/orders", "type": "placed",
+            "subject": "o-1", "time": "2024-01-15T10:30:00.123Z", "tenant": "acme", "priority": 3,
+            "urgent": true, "data": {"amount": 12}
+        });
+        let event = cloudevent_from_json(input.clone()).unwrap();
+        assert_eq!(event.data, Some(Data::TextData(r#"{"amount":12}"#.into())));
+        let back = cloudevent_to_json(&StoredEvent { revision: 7, event });
+        let mut expected = input;
+        expected["revision"] = json!(7);
+        assert_eq!(back, expected);
+    }
+
+    #[test]
+    fn binary_and_text_data() {
+        let e = cloudevent_from_json(json!({
+            "specversion": "1.0", "id": "e", "source": "/s", "type": "t",
+            "datacontenttype": "application/octet-stream", "data_base64": "AAEC"
+        }))
+        .unwrap();
+        assert_eq!(e.data, Some(Data::BinaryData(vec![0, 1, 2])));
+        let back = cloudevent_to_json(&StoredEvent {
+            revision: 1,
+            event: e,
+        });
+        assert_eq!(back["data_base64"], json!("AAEC"));
+
+        let e = cloudevent_from_json(json!({
+            "specversion": "1.0", "id": "e", "source": "/s", "type": "t",
+            "datacontenttype": "text/plain", "data": "hello"
+        }))
+        .unwrap();
+        assert_eq!(e.data, Some(Data::TextData("hello".into())));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let field = |v: Value| {
+            cloudevent_from_json(v)
+                .unwrap_err()
+                .field
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            field(json!({"specversion": "1.0", "source": "/s", "type": "t"})),
+            "id"
+        );
+        assert_eq!(
+            field(json!({"specversion": "1.0", "id": 5, "source": "/s", "type": "t"})),
+            "id"
+        );
+        assert_eq!(
+            field(
+                json!({"specversion": "1.0", "id": "e", "source": "/s", "type": "t", "time": "noon"})
+            ),
+            "time"
+        );
+        assert_eq!(
+            field(
+                json!({"specversion": "1.0", "id": "e", "source": "/s", "type": "t", "data_base64": "!!"})
+            ),
+            "data_base64"
+        );
+        assert_eq!(
+            field(json!({"specversion": "1.0", "id": "e", "source": "/s", "type": "t", "x": [1]})),
+            "x"
+        );
+        assert_eq!(
+            field(
+                json!({"specversion": "1.0", "id": "e", "source": "/s", "type": "t", "big": 5_000_000_000u64})
+            ),
+            "big"
+        );
+
+        let body = |v: Value| transact_request("db", v.to_string().as_bytes()).unwrap_err();
+        assert_eq!(body(json!([])).field.as_deref(), Some("body"));
+        assert_eq!(body(json!({})).field.as_deref(), Some("events"));
+        assert_eq!(
+            body(json!({"events": [], "extra": 1})).field.as_deref(),
+            Some("extra")
+        );
+        assert_eq!(
+            body(json!({"events": [7]})).field.as_deref(),
+            Some("events[0]")
+        );
+        let err = body(
+            json!({"events": [], "conditions": [{"selector": {"stream_equals": "s"}, "max": "x"}]}),
+        );
+        assert!(
+            err.field.as_deref().unwrap().starts_with("conditions[0]"),
+            "{err:?}"
+        );
+        let err = transact_request("db", b"{not json").unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("body"));
+    }
+
+    #[test]
+    fn conditions_use_the_protobuf_json_mapping() {
+        let r = transact_request(
+            "db",
+            json!({"transaction_id": "t", "events": [], "conditions": [
+                {"selector": {"and": {"selectors": [{"stream_equals": "orders"}, {"subject_starts_with": "o-"}]}}, "max": 0},
+                {"selector": {"event_type_equals": "x"}, "range": {"min": 1, "max": 5}}
+            ]})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(r.conditions.len(), 2);
+        assert_eq!(r.transaction_id, "t");
+        assert_eq!(r.database_name, "db");
+    }
+}

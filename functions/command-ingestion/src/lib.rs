@@ -1,0 +1,301 @@
+//! The command-ingestion function: the HTTP API over the storage layer.
+//!
+//! [`App::handle`] is a plain async function from an HTTP request to an HTTP
+//! response (API Gateway HTTP API, payload format 2.0, through `lambda_http`),
+//! so tests and the local runner call it directly. `main.rs` only builds the
+//! clients once per cold start. Routes and JSON shapes: `docs/api.md`.
+
+pub mod json;
+mod problem;
+
+use evidentsource_domain::{DatabaseName, Error, ErrorCode, Transaction};
+use evidentsource_proto::{Message, TransactRequest};
+use evidentsource_storage::{Store, StoreError};
+use lambda_http::{Body, Request, Response, http::Method};
+use serde::Serialize;
+use serde_json::json;
+
+pub use problem::PROBLEM_JSON;
+
+/// Largest request body accepted (413 beyond): 1 MiB of event data as base64
+/// in JSON, plus the events' attributes, fits with room to spare.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// The function's state, built once per cold start.
+pub struct App {
+    store: Store,
+}
+
+/// A refused request: the status and the error for the problem body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub error: Error,
+}
+
+impl From<Error> for Refusal {
+    fn from(error: Error) -> Self {
+        Refusal {
+            status: error.code.http_status(),
+            error,
+        }
+    }
+}
+
+impl Refusal {
+    fn new(status: u16, code: ErrorCode, message: impl Into<String>) -> Self {
+        Refusal {
+            status,
+            error: Error::new(code, None, message),
+        }
+    }
+
+    fn invalid(field: &str, message: impl std::fmt::Display) -> Self {
+        Error::invalid_argument(field, message).into()
+    }
+}
+
+/// Storage errors: rejections at their code's status; transient trouble as
+/// 503 (retry; with a transaction id it is safe); faults as 500.
+impl From<StoreError> for Refusal {
+    fn from(error: StoreError) -> Self {
+        match &error {
+            StoreError::Rejected(e) => e.clone().into(),
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = %error, "storage unavailable");
+                Refusal {
+                    status: 503,
+                    error: error.to_domain(),
+                }
+            }
+            StoreError::Fault(_) => {
+                tracing::error!(error = %error, "storage fault");
+                Refusal {
+                    status: 500,
+                    error: error.to_domain(),
+                }
+            }
+        }
+    }
+}
+
+type Answer = Result<Response<Body>, Refusal>;
+
+impl App {
+    pub fn new(store: Store) -> Self {
+        App { store }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Routes a request. Never fails: every error is a problem response.
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let response = match self.route(&method, &path, request).await {
+            Ok(response) => response,
+            Err(Refusal { status, error }) => {
+                let mut response = problem::problem(status, &error);
+                if status == 405
+                    && let Some(allow) = error.message.strip_prefix("allowed: ")
+                    && let Ok(v) = allow.parse()
+                {
+                    response.headers_mut().insert("allow", v);
+                }
+                response
+            }
+        };
+        if response.status().is_server_error() {
+            tracing::error!(%method, path, status = response.status().as_u16(), "request failed");
+        }
+        response
+    }
+
+    async fn route(&self, method: &Method, path: &str, request: Request) -> Answer {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let not_allowed = |allow: &str| {
+            Err(Refusal::new(
+                405,
+                ErrorCode::InvalidArgument,
+                format!("allowed: {allow}"),
+            ))
+        };
+        match segments.as_slice() {
+            ["databases"] => match *method {
+                Method::POST => self.create(&request).await,
+                _ => not_allowed("POST"),
+            },
+            ["databases", name] => match *method {
+                Method::GET => self.get(&path_name(name)?).await,
+                Method::DELETE => self.delete(&path_name(name)?).await,
+                _ => not_allowed("GET, DELETE"),
+            },
+            ["databases", name, "transactions"] => match *method {
+                Method::POST => self.transact(&path_name(name)?, &request).await,
+                _ => not_allowed("POST"),
+            },
+            ["databases", name, "events"] => match *method {
+                Method::GET => self.events(&path_name(name)?, &request).await,
+                _ => not_allowed("GET"),
+            },
+            _ => Err(Refusal::new(
+                404,
+                ErrorCode::NotFound,
+                format!("no route {method} {path}"),
+            )),
+        }
+    }
+
+    async fn create(&self, request: &Request) -> Answer {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Create {
+            name: Option<String>,
+        }
+        let create: Create = serde_json::from_slice(body_bytes(request)?).map_err(|e| {
+            Refusal::invalid("body", format!("expected {{\"name\": \"...\"}}: {e}"))
+        })?;
+        let name = create
+            .name
+            .ok_or_else(|| Refusal::invalid("name", "is required"))?;
+        let name = DatabaseName::parse_field("name", name)?;
+        let db = self.store.create_database(&name).await?;
+        Ok(json_response(201, &json::DatabaseJson::from(&db)))
+    }
+
+    async fn get(&self, name: &DatabaseName) -> Answer {
+        let db = self.store.get_database(name).await?;
+        Ok(json_response(200, &json::DatabaseJson::from(&db)))
+    }
+
+    async fn delete(&self, name: &DatabaseName) -> Answer {
+        let db = self.store.delete_database(name).await?;
+        Ok(json_response(200, &json::DatabaseJson::from(&db)))
+    }
+
+    async fn transact(&self, name: &DatabaseName, request: &Request) -> Answer {
+        match query_param(request, "mode").as_deref() {
+            None | Some("sync") => {}
+            Some(other) => {
+                return Err(Refusal::invalid(
+                    "mode",
+                    format!("{other:?} is not a mode (sync)"),
+                ));
+            }
+        }
+        let transaction = parse_transaction(name, request, &self.store.config().limits)?;
+        let summary = self.store.transact(&transaction).await?;
+        Ok(json_response(200, &json::BatchSummaryJson::from(&summary)))
+    }
+
+    async fn events(&self, name: &DatabaseName, request: &Request) -> Answer {
+        let number = |field: &str, default: u64| -> Result<u64, Refusal> {
+            match query_param(request, field) {
+                None => Ok(default),
+                Some(v) => v.parse().map_err(|_| {
+                    Refusal::invalid(
+                        field,
+                        format!("{v:?} is not a revision (an unsigned integer)"),
+                    )
+                }),
+            }
+        };
+        let events = self
+            .store
+            .read_events(name, number("from", 1)?, number("to", u64::MAX)?)
+            .await?;
+        let batch: Vec<_> = events.iter().map(json::cloudevent_to_json).collect();
+        Ok(Response::builder()
+            .status(200)
+            .header("content-type", "application/cloudevents-batch+json")
+            .body(Body::Text(json!(batch).to_string()))
+            .unwrap_or_else(|_| Response::new(Body::Empty)))
+    }
+}
+
+/// Reads and validates a transact request body (JSON or protobuf).
+pub fn parse_transaction(
+    name: &DatabaseName,
+    request: &Request,
+    limits: &evidentsource_domain::Limits,
+) -> Result<Transaction, Refusal> {
+    let body = body_bytes(request)?;
+    let content_type = request
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    let parsed = match content_type.as_deref() {
+        Some("application/protobuf" | "application/x-protobuf") => {
+            match TransactRequest::decode(body) {
+                Ok(mut r) if r.database_name.is_empty() || r.database_name == name.as_str() => {
+                    r.database_name = name.to_string();
+                    Ok(r)
+                }
+                Ok(r) => Err(Error::invalid_argument(
+                    "database_name",
+                    format!(
+                        "{:?} differs from the path's {:?}",
+                        r.database_name,
+                        name.as_str()
+                    ),
+                )),
+                Err(e) => Err(Error::invalid_argument(
+                    "body",
+                    format!("is not a TransactRequest: {e}"),
+                )),
+            }
+        }
+        None | Some("application/json") => json::transact_request(name.as_str(), body),
+        Some(other) => {
+            return Err(Refusal::new(
+                415,
+                ErrorCode::InvalidArgument,
+                format!("content-type {other:?}: send application/json or application/protobuf"),
+            ));
+        }
+    };
+    Ok(parsed.and_then(|r| Transaction::from_request(r, limits))?)
+}
+
+fn body_bytes(request: &Request) -> Result<&[u8], Refusal> {
+    let bytes: &[u8] = request.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Refusal::new(
+            413,
+            ErrorCode::InvalidArgument,
+            format!(
+                "the body is {} bytes; the limit is {MAX_BODY_BYTES}",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn path_name(name: &str) -> Result<DatabaseName, Refusal> {
+    Ok(DatabaseName::parse_field("name", name)?)
+}
+
+fn query_param(request: &Request, name: &str) -> Option<String> {
+    let query = request.uri().query()?;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn json_response(status: u16, body: &impl Serialize) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::Text(serde_json::to_string(body).unwrap_or_default()))
+        .unwrap_or_else(|_| Response::new(Body::Empty))
+}
