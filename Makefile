@@ -6,12 +6,13 @@ PYTHON ?= python3
 VENV ?= .venv
 CARGO ?= cargo
 
-.PHONY: help venv build test test-unit fmt lint ci demo clean-venv
+.PHONY: help venv build test fmt lint ci demo check-linkage clean-venv
 
 help:
 	@echo "make test   - install the local servers (venv) and run every test, unit and integration"
 	@echo "make demo   - the whole suite on this machine (arrives with the local-stack issue)"
 	@echo "make lint   - rustfmt check and clippy with -D warnings"
+	@echo "make check-linkage - release-build the Lambda binaries, show their shared libraries"
 	@echo "make ci     - what CI runs (.ci/run)"
 
 # The venv holds the real servers the tests talk to: moto (DynamoDB API)
@@ -33,6 +34,11 @@ build:
 test: venv build
 	$(CARGO) run --locked --quiet -p evidentsource-local-servers --bin with-local-servers -- \
 		$(CARGO) test --workspace --locked
+
+# Release-builds the Lambda binaries and lists the shared libraries they
+# need: glibc only (see Cargo.toml, rdkafka features).
+check-linkage:
+	bash scripts/check-linkage.sh
 
 fmt:
 	$(CARGO) fmt --all

@@ -379,13 +379,7 @@ impl Store {
             ]
             .into();
             units += write_units(item_size(&item), true);
-            let put = Put::builder()
-                .table_name(table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(fault)?;
-            items.push(TransactWriteItem::builder().put(put).build());
+            items.push(put_new(table, item)?);
         }
 
         if let Some(id) = &tx.transaction_id {
@@ -406,13 +400,7 @@ impl Store {
             ]
             .into();
             units += write_units(item_size(&item), true);
-            let put = Put::builder()
-                .table_name(table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(fault)?;
-            items.push(TransactWriteItem::builder().put(put).build());
+            items.push(put_new(table, item)?);
         }
         Ok((items, units))
     }
@@ -660,6 +648,20 @@ impl Store {
             .map(|item| HeadItem::from_item(item).map_err(StoreError::Fault))
             .transpose()
     }
+}
+
+/// A transactional put of an item that must not exist yet.
+fn put_new(
+    table: &str,
+    item: HashMap<String, AttributeValue>,
+) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .map_err(|e| StoreError::Fault(e.to_string()))?;
+    Ok(TransactWriteItem::builder().put(put).build())
 }
 
 /// A random 64-bit incarnation id, in hex: short, because it is part of the

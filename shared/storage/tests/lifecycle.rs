@@ -176,16 +176,9 @@ async fn delete_reclaims_the_old_items() {
 
 #[tokio::test]
 async fn reclaim_pending_finishes_what_a_delete_left() {
-    let client = evidentsource_local_servers::dynamodb_client(
-        &evidentsource_local_servers::shared().dynamodb_endpoint,
-    );
-    let table = evidentsource_local_servers::unique_name("table");
-    evidentsource_storage::table::create_table(&client, &table)
-        .await
-        .unwrap();
-    let mut config = evidentsource_storage::StoreConfig::new(&table);
-    config.reclaim_budget = std::time::Duration::ZERO;
-    let store = evidentsource_storage::Store::new(client, config);
+    // No time for reclaiming within the delete: all is left to the queue.
+    let store = store_with(|c| c.reclaim_budget = std::time::Duration::ZERO).await;
+    let table = store.config().table_name.clone();
     let name = new_db();
     store.create_database(&name).await.unwrap();
     store

@@ -22,10 +22,17 @@ use evidentsource_storage::{Store, StoreConfig, table::create_table};
 
 /// A store on a fresh table in moto.
 pub async fn store() -> Store {
+    store_with(|_| {}).await
+}
+
+/// A store on a fresh table in moto, with adjusted settings.
+pub async fn store_with(adjust: impl FnOnce(&mut StoreConfig)) -> Store {
     let client = dynamodb_client(&shared().dynamodb_endpoint);
     let table = unique_name("table");
     create_table(&client, &table).await.unwrap();
-    Store::new(client, StoreConfig::new(table))
+    let mut config = StoreConfig::new(table);
+    adjust(&mut config);
+    Store::new(client, config)
 }
 
 /// A second store (another "process": no shared cache) on the same table,

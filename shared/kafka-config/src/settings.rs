@@ -1,0 +1,362 @@
+use std::path::PathBuf;
+
+use rdkafka::ClientConfig;
+
+use crate::Secret;
+
+/// A setting that is missing, unknown or contradicts another; `var` names
+/// the environment variable to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {problem}")]
+pub struct KafkaConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+impl KafkaConfigError {
+    pub fn new(var: &'static str, problem: impl Into<String>) -> Self {
+        KafkaConfigError {
+            var,
+            problem: problem.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecurityProtocol {
+    Plaintext,
+    Ssl,
+    SaslSsl,
+    /// SASL without TLS: for local brokers only.
+    SaslPlaintext,
+}
+
+impl SecurityProtocol {
+    pub fn is_sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslSsl | SecurityProtocol::SaslPlaintext
+        )
+    }
+
+    pub fn is_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    fn librdkafka(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "plaintext",
+            SecurityProtocol::Ssl => "ssl",
+            SecurityProtocol::SaslSsl => "sasl_ssl",
+            SecurityProtocol::SaslPlaintext => "sasl_plaintext",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaslMechanism {
+    Plain,
+    ScramSha256,
+    ScramSha512,
+    /// SASL OAUTHBEARER with a token signed by the IAM role.
+    AwsMskIam,
+}
+
+impl SaslMechanism {
+    fn librdkafka(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+            SaslMechanism::AwsMskIam => "OAUTHBEARER",
+        }
+    }
+}
+
+/// SASL username and password (PLAIN, SCRAM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: Secret,
+}
+
+/// Everything needed to connect to Kafka.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaSettings {
+    pub brokers: Vec<String>,
+    pub protocol: SecurityProtocol,
+    pub mechanism: Option<SaslMechanism>,
+    /// From `KAFKA_SASL_USERNAME`/`KAFKA_SASL_PASSWORD`, or filled in from
+    /// [`KafkaSettings::sasl_secret_id`] by [`crate::load_sasl_secret`].
+    pub credentials: Option<Credentials>,
+    /// `KAFKA_SASL_SECRET_ARN`: a Secrets Manager secret with the credentials.
+    pub sasl_secret_id: Option<String>,
+    /// `KAFKA_SSL_CA_LOCATION`: a CA bundle; the system's trust store otherwise.
+    pub ca_location: Option<PathBuf>,
+    /// `AWS_REGION`, for signing MSK IAM tokens.
+    pub region: Option<String>,
+    pub client_id: String,
+}
+
+impl KafkaSettings {
+    pub fn from_env() -> Result<Self, KafkaConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads and checks the settings through `lookup` (the environment, or
+    /// a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, KafkaConfigError> {
+        let get = |k: &str| {
+            lookup(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+
+        let brokers: Vec<String> = get("KAFKA_BROKERS")
+            .ok_or_else(|| {
+                KafkaConfigError::new("KAFKA_BROKERS", "is required (comma-separated host:port)")
+            })?
+            .split(',')
+            .map(|b| b.trim().to_owned())
+            .filter(|b| !b.is_empty())
+            .collect();
+        if brokers.is_empty() {
+            return Err(KafkaConfigError::new("KAFKA_BROKERS", "lists no broker"));
+        }
+        for b in &brokers {
+            let port = b
+                .rsplit_once(':')
+                .map(|(host, port)| (host, port.parse::<u16>()));
+            if !matches!(port, Some((host, Ok(p))) if !host.is_empty() && p > 0) {
+                return Err(KafkaConfigError::new(
+                    "KAFKA_BROKERS",
+                    format!("{b:?} is not host:port"),
+                ));
+            }
+        }
+
+        let protocol = match get("KAFKA_SECURITY_PROTOCOL")
+            .as_deref()
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
+            None | Some("PLAINTEXT") => SecurityProtocol::Plaintext,
+            Some("SSL") => SecurityProtocol::Ssl,
+            Some("SASL_SSL") => SecurityProtocol::SaslSsl,
+            Some("SASL_PLAINTEXT") => SecurityProtocol::SaslPlaintext,
+            Some(other) => {
+                return Err(KafkaConfigError::new(
+                    "KAFKA_SECURITY_PROTOCOL",
+                    format!(
+                        "{other:?} is not one of PLAINTEXT, SSL, SASL_SSL (or SASL_PLAINTEXT for local brokers)"
+                    ),
+                ));
+            }
+        };
+        let mechanism = match get("KAFKA_SASL_MECHANISM")
+            .as_deref()
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
+            None => None,
+            Some("PLAIN") => Some(SaslMechanism::Plain),
+            Some("SCRAM-SHA-256") => Some(SaslMechanism::ScramSha256),
+            Some("SCRAM-SHA-512") => Some(SaslMechanism::ScramSha512),
+            Some("AWS_MSK_IAM") => Some(SaslMechanism::AwsMskIam),
+            Some(other) => {
+                return Err(KafkaConfigError::new(
+                    "KAFKA_SASL_MECHANISM",
+                    format!(
+                        "{other:?} is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, AWS_MSK_IAM"
+                    ),
+                ));
+            }
+        };
+        let username = get("KAFKA_SASL_USERNAME");
+        let password = lookup("KAFKA_SASL_PASSWORD").filter(|p| !p.is_empty());
+        let sasl_secret_id = get("KAFKA_SASL_SECRET_ARN");
+        let region = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION"));
+
+        match (protocol.is_sasl(), mechanism) {
+            (true, None) => {
+                return Err(KafkaConfigError::new(
+                    "KAFKA_SASL_MECHANISM",
+                    "is required with a SASL security protocol",
+                ));
+            }
+            (false, Some(_)) => {
+                return Err(KafkaConfigError::new(
+                    "KAFKA_SECURITY_PROTOCOL",
+                    "must be SASL_SSL when KAFKA_SASL_MECHANISM is set",
+                ));
+            }
+            _ => {}
+        }
+
+        let credentials = match mechanism {
+            None => {
+                if username.is_some() || password.is_some() || sasl_secret_id.is_some() {
+                    let var = if username.is_some() {
+                        "KAFKA_SASL_USERNAME"
+                    } else if password.is_some() {
+                        "KAFKA_SASL_PASSWORD"
+                    } else {
+                        "KAFKA_SASL_SECRET_ARN"
+                    };
+                    return Err(KafkaConfigError::new(
+                        var,
+                        "is only used with a SASL mechanism",
+                    ));
+                }
+                None
+            }
+            Some(SaslMechanism::AwsMskIam) => {
+                if protocol != SecurityProtocol::SaslSsl {
+                    return Err(KafkaConfigError::new(
+                        "KAFKA_SECURITY_PROTOCOL",
+                        "must be SASL_SSL with AWS_MSK_IAM",
+                    ));
+                }
+                if username.is_some() || password.is_some() || sasl_secret_id.is_some() {
+                    let var = if username.is_some() {
+                        "KAFKA_SASL_USERNAME"
+                    } else if password.is_some() {
+                        "KAFKA_SASL_PASSWORD"
+                    } else {
+                        "KAFKA_SASL_SECRET_ARN"
+                    };
+                    return Err(KafkaConfigError::new(
+                        var,
+                        "is not used with AWS_MSK_IAM (the IAM role signs the token)",
+                    ));
+                }
+                if region.is_none() {
+                    return Err(KafkaConfigError::new(
+                        "AWS_REGION",
+                        "is required to sign AWS_MSK_IAM tokens",
+                    ));
+                }
+                None
+            }
+            Some(_) => match (username, password, &sasl_secret_id) {
+                (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+                    return Err(KafkaConfigError::new(
+                        "KAFKA_SASL_SECRET_ARN",
+                        "set either the secret or KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD, not both",
+                    ));
+                }
+                (None, None, Some(_)) => None,
+                (Some(username), Some(password), None) => Some(Credentials {
+                    username,
+                    password: Secret::new(password),
+                }),
+                (None, _, None) => {
+                    return Err(KafkaConfigError::new(
+                        "KAFKA_SASL_USERNAME",
+                        "is required for PLAIN and SCRAM (or set KAFKA_SASL_SECRET_ARN)",
+                    ));
+                }
+                (Some(_), None, None) => {
+                    return Err(KafkaConfigError::new(
+                        "KAFKA_SASL_PASSWORD",
+                        "is required with KAFKA_SASL_USERNAME",
+                    ));
+                }
+            },
+        };
+
+        let ca_location = get("KAFKA_SSL_CA_LOCATION").map(PathBuf::from);
+        if let Some(path) = &ca_location {
+            if !protocol.is_tls() {
+                return Err(KafkaConfigError::new(
+                    "KAFKA_SSL_CA_LOCATION",
+                    "is only used with SSL or SASL_SSL",
+                ));
+            }
+            if !path.is_file() {
+                return Err(KafkaConfigError::new(
+                    "KAFKA_SSL_CA_LOCATION",
+                    format!("{} is not a readable file", path.display()),
+                ));
+            }
+        }
+
+        Ok(KafkaSettings {
+            brokers,
+            protocol,
+            mechanism,
+            credentials,
+            sasl_secret_id,
+            ca_location,
+            region,
+            client_id: get("KAFKA_CLIENT_ID").unwrap_or_else(|| "evidentsource".to_owned()),
+        })
+    }
+
+    /// The librdkafka properties for any client (producer, consumer, admin).
+    ///
+    /// With a SASL secret still to load (see [`crate::load_sasl_secret`]),
+    /// the username and password are missing: load it first.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", self.brokers.join(","))
+            .set("client.id", &self.client_id)
+            .set("security.protocol", self.protocol.librdkafka());
+        if self.protocol.is_tls() {
+            // "probe" finds the system's CA bundle wherever the distribution
+            // keeps it (the OpenSSL linked in may have a different default).
+            match &self.ca_location {
+                Some(path) => c.set("ssl.ca.location", path.display().to_string()),
+                None => c.set("ssl.ca.location", "probe"),
+            };
+        }
+        if let Some(m) = self.mechanism {
+            c.set("sasl.mechanism", m.librdkafka());
+        }
+        if let Some(creds) = &self.credentials {
+            c.set("sasl.username", &creds.username)
+                .set("sasl.password", creds.password.expose());
+        }
+        // ClientConfig's own Debug output would show the password.
+        c.set_log_level(rdkafka::config::RDKafkaLogLevel::Warning);
+        c
+    }
+
+    /// [`KafkaSettings::client_config`] plus the producer settings every
+    /// function uses: every replica acknowledges, the idempotent producer
+    /// keeps order and drops duplicates across its own retries, keys hash
+    /// as in the Java client (murmur2), and batches are compressed.
+    pub fn producer_config(&self) -> ClientConfig {
+        let mut c = self.client_config();
+        c.set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("max.in.flight.requests.per.connection", "5")
+            .set("partitioner", "murmur2_random")
+            .set("compression.type", "lz4")
+            .set("linger.ms", "5")
+            // Bounded so that a delivery is settled well within the
+            // function's timeout.
+            .set("message.timeout.ms", "30000")
+            .set("request.timeout.ms", "10000");
+        c
+    }
+
+    /// The librdkafka properties as a sorted list, with the password masked:
+    /// for logs and tests.
+    pub fn describe(config: &ClientConfig) -> Vec<(String, String)> {
+        let mut props: Vec<(String, String)> = config
+            .config_map()
+            .iter()
+            .map(|(k, v)| {
+                let v = if k.contains("password") {
+                    "***".to_owned()
+                } else {
+                    v.to_string()
+                };
+                (k.to_string(), v)
+            })
+            .collect();
+        props.sort();
+        props
+    }
+}
