@@ -7,6 +7,7 @@
 //!   (`basis`, `revision`, `batch_id`, `revision_time` give the BatchSummary);
 //! - `state = deleted` → the database was deleted (`deleted_at`).
 
+use evidentsource_database_events::DatabaseEvent;
 use evidentsource_proto::{BatchSummary, Database};
 use serde::{Deserialize, Serialize};
 
@@ -45,18 +46,6 @@ pub struct HeadItem {
     pub ttl: Option<i64>,
 }
 
-/// What a head image records, as the publisher needs it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum HeadChange {
-    Created(Database),
-    Transacted(BatchSummary),
-    Deleted {
-        database: String,
-        created_at: evidentsource_proto::Timestamp,
-        deleted_at: evidentsource_proto::Timestamp,
-    },
-}
-
 impl HeadItem {
     pub fn new(name: &str, incarnation: String, now: i64) -> Self {
         HeadItem {
@@ -89,18 +78,18 @@ impl HeadItem {
         }
     }
 
-    /// The change this image records (see the module docs), or why it
-    /// cannot be read as one.
-    pub fn change(&self) -> Result<HeadChange, String> {
+    /// The database event this image records (see the module docs), or
+    /// why it cannot be read as one.
+    pub fn change(&self) -> Result<DatabaseEvent, String> {
         match self.state {
-            HeadState::Deleted => Ok(HeadChange::Deleted {
+            HeadState::Deleted => Ok(DatabaseEvent::Deleted {
                 database: self.name.clone(),
                 created_at: timestamp_from_millis(self.created_at),
                 deleted_at: timestamp_from_millis(
                     self.deleted_at.ok_or("a deleted head without deleted_at")?,
                 ),
             }),
-            HeadState::Active if self.revision == 0 => Ok(HeadChange::Created(self.database())),
+            HeadState::Active if self.revision == 0 => Ok(DatabaseEvent::Created(self.database())),
             HeadState::Active => {
                 let event_count = self
                     .revision
@@ -113,7 +102,7 @@ impl HeadItem {
                             self.basis, self.revision
                         )
                     })?;
-                Ok(HeadChange::Transacted(BatchSummary {
+                Ok(DatabaseEvent::Transacted(BatchSummary {
                     id: self
                         .batch_id
                         .clone()
@@ -154,12 +143,12 @@ mod tests {
         assert_eq!(item["revision"], AttributeValue::N("0".into()));
         assert!(!item.contains_key("batch_id"));
         assert_eq!(HeadItem::from_item(item).unwrap(), head);
-        assert!(matches!(head.change(), Ok(HeadChange::Created(d)) if d.revision == 0));
+        assert!(matches!(head.change(), Ok(DatabaseEvent::Created(d)) if d.revision == 0));
 
         head.basis = 3;
         head.revision = 5;
         head.batch_id = Some("b".into());
-        let Ok(HeadChange::Transacted(b)) = head.change() else {
+        let Ok(DatabaseEvent::Transacted(b)) = head.change() else {
             panic!()
         };
         assert_eq!(
@@ -169,7 +158,7 @@ mod tests {
 
         head.state = HeadState::Deleted;
         head.deleted_at = Some(1_705_314_700_000);
-        assert!(matches!(head.change(), Ok(HeadChange::Deleted { .. })));
+        assert!(matches!(head.change(), Ok(DatabaseEvent::Deleted { .. })));
     }
 
     #[test]

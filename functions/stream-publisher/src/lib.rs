@@ -1,0 +1,269 @@
+//! The stream publisher: DynamoDB stream records of head items become
+//! CloudEvents on the Database Events topic (CONTRACT §2).
+//!
+//! [`Publisher::handle`] is a plain async function from a Lambda DynamoDB
+//! event to the `ReportBatchItemFailures` response; `main.rs` builds the
+//! producer once per cold start.
+//!
+//! Delivery: all messages of a batch are in flight together and every
+//! delivery is awaited. If any fails, the earliest failed record is reported,
+//! so Lambda retries from it and nothing after it is skipped; messages after
+//! it that did get through are re-sent byte-identical (same `ce_id`).
+//! Per-database order needs more than that, because librdkafka could deliver
+//! a later message of a partition after an earlier one failed (a gap). The
+//! producer closes those doors: the gapless guarantee turns any error that
+//! could leave a gap into a fatal one that stops the producer (it is then
+//! rebuilt), and messages never time out inside librdkafka (the only gap the
+//! guarantee does not cover); the handler's own deadline, from the Lambda
+//! context, bounds the wait instead.
+
+pub mod config;
+pub mod record;
+
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicU64, Ordering},
+};
+
+use aws_lambda_events::event::{
+    dynamodb::Event as DynamoDbEvent,
+    streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse},
+};
+use evidentsource_kafka_config::KafkaContext;
+use rdkafka::{
+    ClientConfig,
+    error::{KafkaError, RDKafkaErrorCode},
+    producer::{FutureProducer, FutureRecord, Producer},
+};
+use tokio::time::Instant;
+
+pub use config::PublisherConfig;
+pub use record::{Classified, classify};
+
+/// Counters since cold start.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub published: AtomicU64,
+    pub skipped: AtomicU64,
+    pub poison: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("record {index} failed and has no sequence number to report")]
+    MissingSequenceNumber { index: usize },
+    #[error("cannot build the Kafka producer: {0}")]
+    Producer(#[from] KafkaError),
+}
+
+/// Whether retrying a failed delivery can help. Both are reported as batch
+/// item failures (a skipped database event would be a gap); the kind only
+/// changes the log line an operator reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Broker unavailable, leader moving, throttled, out of time.
+    Transient,
+    /// Authorization, a missing topic, a message the broker refuses:
+    /// retries fail until someone fixes the cause.
+    Permanent,
+}
+
+pub fn failure_kind(error: &KafkaError) -> FailureKind {
+    use RDKafkaErrorCode as C;
+    match error.rdkafka_error_code() {
+        Some(
+            C::MessageSizeTooLarge
+            | C::InvalidMessageSize
+            | C::MessageBatchTooLarge
+            | C::TopicAuthorizationFailed
+            | C::ClusterAuthorizationFailed
+            | C::SaslAuthenticationFailed
+            | C::UnknownTopic
+            | C::UnknownTopicOrPartition
+            | C::InvalidTopic
+            | C::InvalidRecord
+            | C::InvalidMessage
+            | C::BadMessage
+            | C::InvalidRequiredAcks
+            | C::UnsupportedVersion
+            | C::Fatal
+            | C::GaplessGuarantee,
+        ) => FailureKind::Permanent,
+        _ => FailureKind::Transient,
+    }
+}
+
+pub struct Publisher {
+    config: PublisherConfig,
+    context: KafkaContext,
+    producer: Mutex<Arc<FutureProducer<KafkaContext>>>,
+    stats: Stats,
+}
+
+impl Publisher {
+    /// Builds the producer; call once per cold start.
+    pub fn new(config: PublisherConfig, context: KafkaContext) -> Result<Self, PublishError> {
+        let producer = Arc::new(build_producer(&config, &context)?);
+        Ok(Publisher {
+            config,
+            context,
+            producer: Mutex::new(producer),
+            stats: Stats::default(),
+        })
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    fn producer(&self) -> Arc<FutureProducer<KafkaContext>> {
+        self.producer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A producer stopped by a fatal error is replaced for the next batch.
+    fn replace_if_fatal(&self, producer: &FutureProducer<KafkaContext>) {
+        if let Some((code, reason)) = producer.client().fatal_error() {
+            tracing::error!(
+                ?code,
+                reason,
+                "the Kafka producer hit a fatal error; building a new one"
+            );
+            match build_producer(&self.config, &self.context) {
+                Ok(fresh) => {
+                    *self.producer.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh)
+                }
+                Err(e) => tracing::error!(error = %e, "rebuilding the Kafka producer failed"),
+            }
+        }
+    }
+
+    /// Publishes a batch; waits for every delivery until `deadline`.
+    pub async fn handle(
+        &self,
+        event: &DynamoDbEvent,
+        deadline: Instant,
+    ) -> Result<DynamoDbEventResponse, PublishError> {
+        let producer = self.producer();
+        let topic = self.config.topic.as_str();
+        let mut in_flight = Vec::with_capacity(event.records.len());
+        let mut earliest_failure: Option<usize> = None;
+
+        for (index, record) in event.records.iter().enumerate() {
+            let event = match classify(record) {
+                Classified::Publish(event) => event,
+                Classified::Skip(_) => {
+                    self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                Classified::Poison(reason) => {
+                    self.stats.poison.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(
+                        sequence_number = record.change.sequence_number.as_deref().unwrap_or("?"),
+                        database = record::database_of(record).as_deref().unwrap_or("?"),
+                        reason,
+                        "skipping a head record that can never be published"
+                    );
+                    continue;
+                }
+            };
+            let encoded = event.encode(&self.config.base_uri);
+            let message = FutureRecord::to(topic)
+                .key(&encoded.key)
+                .payload(&encoded.message.value)
+                .headers(encoded.message.owned_headers());
+            match producer.send_result(message) {
+                Ok(delivery) => in_flight.push((index, delivery)),
+                Err((error, _)) => {
+                    // Queue full or producer stopped: nothing after this
+                    // record is enqueued; Lambda retries from here.
+                    self.log_failure(record, &error);
+                    earliest_failure = Some(index);
+                    break;
+                }
+            }
+        }
+
+        for (index, delivery) in in_flight {
+            let failed = match tokio::time::timeout_at(deadline, delivery).await {
+                Ok(Ok(Ok(_))) => {
+                    self.stats.published.fetch_add(1, Ordering::Relaxed);
+                    false
+                }
+                Ok(Ok(Err((error, _)))) => {
+                    self.log_failure(&event.records[index], &error);
+                    true
+                }
+                Ok(Err(_canceled)) => {
+                    tracing::warn!(index, "delivery canceled: the producer went away");
+                    true
+                }
+                Err(_elapsed) => {
+                    tracing::warn!(
+                        index,
+                        "delivery not confirmed before the function's deadline"
+                    );
+                    true
+                }
+            };
+            if failed {
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                earliest_failure = Some(earliest_failure.map_or(index, |e| e.min(index)));
+            }
+        }
+        self.replace_if_fatal(&producer);
+
+        let mut response = DynamoDbEventResponse::default();
+        if let Some(index) = earliest_failure {
+            let sequence_number = event.records[index]
+                .change
+                .sequence_number
+                .clone()
+                .ok_or(PublishError::MissingSequenceNumber { index })?;
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = Some(sequence_number);
+            response.batch_item_failures.push(failure);
+        }
+        Ok(response)
+    }
+
+    fn log_failure(
+        &self,
+        record: &aws_lambda_events::event::dynamodb::EventRecord,
+        error: &KafkaError,
+    ) {
+        let sequence_number = record.change.sequence_number.as_deref().unwrap_or("?");
+        let database = record::database_of(record);
+        let database = database.as_deref().unwrap_or("?");
+        match failure_kind(error) {
+            FailureKind::Transient => tracing::warn!(
+                sequence_number, database, error = %error,
+                "delivery failed (transient: Lambda retries from this record)"
+            ),
+            FailureKind::Permanent => tracing::error!(
+                sequence_number, database, error = %error,
+                "delivery failed (permanent: retries fail until the cause is fixed; \
+                 exhausted retries go to the on-failure destination)"
+            ),
+        }
+    }
+}
+
+/// The producer settings of CONTRACT §2 plus the two that keep per-partition
+/// order under failure (see the crate docs).
+pub fn producer_config(config: &PublisherConfig) -> ClientConfig {
+    let mut c = config.kafka.producer_config();
+    c.set("enable.gapless.guarantee", "true")
+        .set("message.timeout.ms", "0");
+    c
+}
+
+fn build_producer(
+    config: &PublisherConfig,
+    context: &KafkaContext,
+) -> Result<FutureProducer<KafkaContext>, KafkaError> {
+    producer_config(config).create_with_context(context.clone())
+}

@@ -1,0 +1,54 @@
+//! What a DynamoDB stream record means to the publisher.
+
+use aws_lambda_events::event::dynamodb::EventRecord;
+use evidentsource_database_events::DatabaseEvent;
+use evidentsource_storage::HeadItem;
+
+/// The outcome of reading one stream record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Classified {
+    /// A database-level change to publish.
+    Publish(DatabaseEvent),
+    /// Not a database event (another item, or a tombstone expiring): the
+    /// event source filter keeps these out, this is the second line.
+    Skip(&'static str),
+    /// A head record that can never be published (its image does not
+    /// decode): logged, counted and skipped so that it never blocks the shard.
+    Poison(String),
+}
+
+/// The database a record is about, from its key (`db#{name}`), for logs.
+pub fn database_of(record: &EventRecord) -> Option<String> {
+    let keys: std::collections::HashMap<String, serde_dynamo::AttributeValue> =
+        record.change.keys.clone().into();
+    match keys.get("pk") {
+        Some(serde_dynamo::AttributeValue::S(pk)) => pk.strip_prefix("db#").map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn is_head(record: &EventRecord) -> bool {
+    let keys: std::collections::HashMap<String, serde_dynamo::AttributeValue> =
+        record.change.keys.clone().into();
+    matches!(keys.get("sk"), Some(serde_dynamo::AttributeValue::S(sk)) if sk == "head")
+        && database_of(record).is_some()
+}
+
+pub fn classify(record: &EventRecord) -> Classified {
+    if !is_head(record) {
+        return Classified::Skip("not a head item");
+    }
+    match record.event_name.as_str() {
+        "INSERT" | "MODIFY" => {}
+        "REMOVE" => return Classified::Skip("a tombstone expired (TTL)"),
+        _ => return Classified::Poison(format!("unknown event name {:?}", record.event_name)),
+    }
+    let head = match HeadItem::from_item(record.change.new_image.clone()) {
+        Ok(head) => head,
+        Err(e) => return Classified::Poison(e),
+    };
+    match head.change() {
+        Ok(event) => Classified::Publish(event),
+        Err(e) => Classified::Poison(e),
+    }
+}
