@@ -267,3 +267,39 @@ fn build_producer(
 ) -> Result<FutureProducer<KafkaContext>, KafkaError> {
     producer_config(config).create_with_context(context.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode as C};
+
+    use super::*;
+
+    #[test]
+    fn kafka_errors_are_told_apart() {
+        for code in [
+            C::TopicAuthorizationFailed,
+            C::MessageSizeTooLarge,
+            C::UnknownTopicOrPartition,
+            C::GaplessGuarantee,
+        ] {
+            assert_eq!(
+                failure_kind(&KafkaError::MessageProduction(code)),
+                FailureKind::Permanent,
+                "{code:?}"
+            );
+        }
+        for code in [
+            C::MessageTimedOut,
+            C::AllBrokersDown,
+            C::NotLeaderForPartition,
+            C::RequestTimedOut,
+            C::QueueFull,
+        ] {
+            assert_eq!(
+                failure_kind(&KafkaError::MessageProduction(code)),
+                FailureKind::Transient,
+                "{code:?}"
+            );
+        }
+    }
+}
