@@ -44,6 +44,18 @@ fn transaction(db: &DatabaseName, n: usize, tag: &str) -> Transaction {
     Transaction::from_request(request, &Limits::default()).unwrap()
 }
 
+/// A publisher to `topic` on the local broker.
+fn publisher_to(brokers: &str, topic: &str) -> Publisher {
+    let kafka =
+        KafkaSettings::from_lookup(|k| (k == "KAFKA_BROKERS").then(|| brokers.to_owned())).unwrap();
+    let config = PublisherConfig {
+        base_uri: "https://api.example.com".into(),
+        topic: topic.to_owned(),
+        kafka,
+    };
+    Publisher::new(config, KafkaContext::default()).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commits_reach_the_topic_in_order() {
     let servers = shared();
@@ -122,16 +134,7 @@ async fn commits_reach_the_topic_in_order() {
     create_topic(&servers.kafka_brokers, &topic, 3)
         .await
         .unwrap();
-    let kafka = KafkaSettings::from_lookup(|k| {
-        (k == "KAFKA_BROKERS").then(|| servers.kafka_brokers.clone())
-    })
-    .unwrap();
-    let config = PublisherConfig {
-        base_uri: "https://api.example.com".into(),
-        topic: topic.clone(),
-        kafka,
-    };
-    let publisher = Publisher::new(config, KafkaContext::default()).unwrap();
+    let publisher = publisher_to(&servers.kafka_brokers, &topic);
 
     // Lambda-shaped batches of 5; a reported failure would be retried from there.
     let mut from = 0;
@@ -201,16 +204,7 @@ async fn sample_event_runs_through_the_handler() {
     create_topic(&servers.kafka_brokers, &topic, 3)
         .await
         .unwrap();
-    let kafka = KafkaSettings::from_lookup(|k| {
-        (k == "KAFKA_BROKERS").then(|| servers.kafka_brokers.clone())
-    })
-    .unwrap();
-    let config = PublisherConfig {
-        base_uri: "https://api.example.com".into(),
-        topic: topic.clone(),
-        kafka,
-    };
-    let publisher = Publisher::new(config, KafkaContext::default()).unwrap();
+    let publisher = publisher_to(&servers.kafka_brokers, &topic);
 
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../events/dynamodb-stream-head-records.json");

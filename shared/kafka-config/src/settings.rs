@@ -193,16 +193,17 @@ impl KafkaSettings {
             _ => {}
         }
 
+        // The first credential variable that is set, to name in an error.
+        let credential_var = [
+            ("KAFKA_SASL_USERNAME", username.is_some()),
+            ("KAFKA_SASL_PASSWORD", password.is_some()),
+            ("KAFKA_SASL_SECRET_ARN", sasl_secret_id.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(var, set)| set.then_some(var));
         let credentials = match mechanism {
             None => {
-                if username.is_some() || password.is_some() || sasl_secret_id.is_some() {
-                    let var = if username.is_some() {
-                        "KAFKA_SASL_USERNAME"
-                    } else if password.is_some() {
-                        "KAFKA_SASL_PASSWORD"
-                    } else {
-                        "KAFKA_SASL_SECRET_ARN"
-                    };
+                if let Some(var) = credential_var {
                     return Err(KafkaConfigError::new(
                         var,
                         "is only used with a SASL mechanism",
@@ -217,14 +218,7 @@ impl KafkaSettings {
                         "must be SASL_SSL with AWS_MSK_IAM",
                     ));
                 }
-                if username.is_some() || password.is_some() || sasl_secret_id.is_some() {
-                    let var = if username.is_some() {
-                        "KAFKA_SASL_USERNAME"
-                    } else if password.is_some() {
-                        "KAFKA_SASL_PASSWORD"
-                    } else {
-                        "KAFKA_SASL_SECRET_ARN"
-                    };
+                if let Some(var) = credential_var {
                     return Err(KafkaConfigError::new(
                         var,
                         "is not used with AWS_MSK_IAM (the IAM role signs the token)",
