@@ -32,8 +32,10 @@ build:
 # One moto and one tansu for the whole run (with-local-servers), so every
 # test binary shares them; each test uses its own table and topic names.
 test: venv build
-	$(CARGO) run --locked --quiet -p evidentsource-local-servers --bin with-local-servers -- \
-		$(CARGO) test --workspace --locked
+	@mkdir -p .local
+	set -o pipefail; $(CARGO) run --locked --quiet -p evidentsource-local-servers --bin with-local-servers -- \
+		$(CARGO) test --workspace --locked 2>&1 | tee .local/test.log
+	@bash scripts/test-summary.sh .local/test.log
 
 # Release-builds the Lambda binaries and lists the shared libraries they
 # need: glibc only (see Cargo.toml, rdkafka features).
