@@ -28,6 +28,10 @@ fn request(method: &str, uri: &str, body: impl Into<Body>, content_type: Option<
     r.body(body.into()).unwrap()
 }
 
+fn get(uri: &str) -> Request {
+    request("GET", uri, Body::Empty, None)
+}
+
 fn json_req(method: &str, uri: &str, body: Value) -> Request {
     request(method, uri, body.to_string(), Some("application/json"))
 }
@@ -82,11 +86,7 @@ async fn database_lifecycle_routes() {
     let (s, b, r) = call(&app, json_req("POST", "/databases", json!({"name": name}))).await;
     assert_problem(s, &b, &r, 409, "ALREADY_EXISTS");
 
-    let (s, b, _) = call(
-        &app,
-        request("GET", &format!("/databases/{name}"), Body::Empty, None),
-    )
-    .await;
+    let (s, b, _) = call(&app, get(&format!("/databases/{name}"))).await;
     assert_eq!((s, b["name"].as_str()), (200, Some(name.as_str())));
 
     let (s, b, _) = call(
@@ -176,16 +176,7 @@ async fn transact_and_read_events() {
     .await;
     assert_eq!((s, b["revision"].as_u64()), (200, Some(4)), "{b}");
 
-    let (s, events, r) = call(
-        &app,
-        request(
-            "GET",
-            &format!("/databases/{name}/events?from=2&to=4"),
-            Body::Empty,
-            None,
-        ),
-    )
-    .await;
+    let (s, events, r) = call(&app, get(&format!("/databases/{name}/events?from=2&to=4"))).await;
     assert_eq!(s, 200);
     assert_eq!(
         r.headers()["content-type"],
@@ -201,16 +192,7 @@ async fn transact_and_read_events() {
     assert_eq!(events[0]["subject"], "o-2");
     assert_eq!(events[2]["data_base64"], "AQID");
 
-    let (s, all, _) = call(
-        &app,
-        request(
-            "GET",
-            &format!("/databases/{name}/events"),
-            Body::Empty,
-            None,
-        ),
-    )
-    .await;
+    let (s, all, _) = call(&app, get(&format!("/databases/{name}/events"))).await;
     assert_eq!((s, all.as_array().map(Vec::len)), (200, Some(4)));
 }
 
@@ -247,17 +229,12 @@ async fn bad_input_is_4xx_naming_the_field() {
             Some("body"),
         ),
         (
-            request("GET", "/databases/a%20b", Body::Empty, None),
+            get("/databases/a%20b"),
             400,
             "INVALID_ARGUMENT",
             Some("name"),
         ),
-        (
-            request("GET", "/databases/nope-nope", Body::Empty, None),
-            404,
-            "NOT_FOUND",
-            None,
-        ),
+        (get("/databases/nope-nope"), 404, "NOT_FOUND", None),
         (
             json_req(
                 "POST",
@@ -365,44 +342,24 @@ async fn bad_input_is_4xx_naming_the_field() {
             None,
         ),
         (
-            request(
-                "GET",
-                &format!("/databases/{name}/events?from=x"),
-                Body::Empty,
-                None,
-            ),
+            get(&format!("/databases/{name}/events?from=x")),
             400,
             "INVALID_ARGUMENT",
             Some("from"),
         ),
         (
-            request(
-                "GET",
-                &format!("/databases/{name}/events?from=0"),
-                Body::Empty,
-                None,
-            ),
+            get(&format!("/databases/{name}/events?from=0")),
             400,
             "INVALID_ARGUMENT",
             Some("from"),
         ),
         (
-            request(
-                "GET",
-                &format!("/databases/{name}/events?from=5&to=2"),
-                Body::Empty,
-                None,
-            ),
+            get(&format!("/databases/{name}/events?from=5&to=2")),
             400,
             "INVALID_ARGUMENT",
             Some("to"),
         ),
-        (
-            request("GET", "/elsewhere", Body::Empty, None),
-            404,
-            "NOT_FOUND",
-            None,
-        ),
+        (get("/elsewhere"), 404, "NOT_FOUND", None),
         (
             request("PUT", "/databases", Body::Empty, None),
             405,
@@ -419,11 +376,7 @@ async fn bad_input_is_4xx_naming_the_field() {
     let (_, _, r) = call(&app, request("PUT", "/databases", Body::Empty, None)).await;
     assert_eq!(r.headers()["allow"], "POST");
     // Nothing was committed by any of it.
-    let (_, b, _) = call(
-        &app,
-        request("GET", &format!("/databases/{name}"), Body::Empty, None),
-    )
-    .await;
+    let (_, b, _) = call(&app, get(&format!("/databases/{name}"))).await;
     assert_eq!(b["revision"].as_u64(), Some(0));
 }
 
