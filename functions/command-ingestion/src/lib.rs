@@ -7,6 +7,7 @@
 
 pub mod json;
 mod problem;
+pub mod submit;
 
 use evidentsource_domain::{DatabaseName, Error, ErrorCode, Transaction};
 use evidentsource_proto::{Message, TransactRequest};
@@ -24,6 +25,7 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// The function's state, built once per cold start.
 pub struct App {
     store: Store,
+    submit: Option<submit::AsyncSubmit>,
 }
 
 /// A refused request: the status and the error for the problem body.
@@ -83,7 +85,16 @@ type Answer = Result<Response<Body>, Refusal>;
 
 impl App {
     pub fn new(store: Store) -> Self {
-        App { store }
+        App {
+            store,
+            submit: None,
+        }
+    }
+
+    /// Enables `?mode=async` on the transactions route.
+    pub fn with_async_submit(mut self, submit: submit::AsyncSubmit) -> Self {
+        self.submit = Some(submit);
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -176,16 +187,31 @@ impl App {
     }
 
     async fn transact(&self, name: &DatabaseName, request: &Request) -> Answer {
-        match query_param(request, "mode").as_deref() {
-            None | Some("sync") => {}
+        let asynchronous = match query_param(request, "mode").as_deref() {
+            None | Some("sync") => false,
+            Some("async") => true,
             Some(other) => {
                 return Err(Refusal::invalid(
                     "mode",
-                    format!("{other:?} is not a mode (sync)"),
+                    format!("{other:?} is not a mode (sync, async)"),
                 ));
             }
-        }
+        };
         let transaction = parse_transaction(name, request, &self.store.config().limits)?;
+        if asynchronous {
+            let submit = self.submit.as_ref().ok_or_else(|| {
+                Refusal::new(
+                    503,
+                    ErrorCode::Internal,
+                    "async submit is not configured on this deployment (KAFKA_BROKERS)",
+                )
+            })?;
+            let correlation_id = submit.submit(&transaction).await?;
+            return Ok(json_response(
+                202,
+                &json!({ "correlation_id": correlation_id }),
+            ));
+        }
         let summary = self.store.transact(&transaction).await?;
         Ok(json_response(200, &json::BatchSummaryJson::from(&summary)))
     }

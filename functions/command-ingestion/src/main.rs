@@ -3,7 +3,10 @@
 
 use std::{convert::Infallible, sync::Arc};
 
-use evidentsource_command_ingestion::App;
+use evidentsource_command_ingestion::{
+    App,
+    submit::{AsyncSubmit, SubmitConfig},
+};
 use evidentsource_storage::{StorageEnv, Store, StoreConfig, dynamodb_client};
 use lambda_http::{Error, Request, service_fn};
 
@@ -12,10 +15,13 @@ async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let env = StorageEnv::from_env()?;
     let client = dynamodb_client(&env).await;
-    let app = Arc::new(App::new(Store::new(
-        client,
-        StoreConfig::new(&env.table_name),
-    )));
+    let mut app = App::new(Store::new(client, StoreConfig::new(&env.table_name)));
+    if let Some(config) = SubmitConfig::from_env()? {
+        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let (kafka, context) = config.kafka.clone().resolve(&aws).await?;
+        app = app.with_async_submit(AsyncSubmit::new(SubmitConfig { kafka, ..config }, context)?);
+    }
+    let app = Arc::new(app);
     lambda_http::run(service_fn(move |request: Request| {
         let app = app.clone();
         async move { Ok::<_, Infallible>(app.handle(request).await) }

@@ -1,4 +1,4 @@
-use evidentsource_kafka_config::{KafkaConfigError, KafkaSettings, Topics};
+use evidentsource_kafka_config::{KafkaConfigError, KafkaSettings, Topics, base_uri_from_lookup};
 
 /// The publisher's settings, read once at cold start.
 #[derive(Debug, Clone)]
@@ -16,24 +16,7 @@ impl PublisherConfig {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, KafkaConfigError> {
-        let base_uri = lookup("BASE_URI")
-            .map(|v| v.trim().trim_end_matches('/').to_owned())
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| {
-                KafkaConfigError::new("BASE_URI", "is required (e.g. https://api.example.com)")
-            })?;
-        match url::Url::parse(&base_uri) {
-            Ok(u)
-                if u.has_host()
-                    && matches!(u.scheme(), "http" | "https")
-                    && u.query().is_none() => {}
-            _ => {
-                return Err(KafkaConfigError::new(
-                    "BASE_URI",
-                    format!("{base_uri:?} is not an absolute http(s) URI without a query"),
-                ));
-            }
-        }
+        let base_uri = base_uri_from_lookup(&lookup)?;
         let topic = Topics::from_lookup(&lookup).database_events;
         let kafka = KafkaSettings::from_lookup(&lookup)?;
         Ok(PublisherConfig {

@@ -180,6 +180,21 @@ impl Transaction {
         })
     }
 
+    /// The request this transaction was validated from (e.g. to pass it on
+    /// as an async command).
+    pub fn to_request(&self) -> TransactRequest {
+        TransactRequest {
+            database_name: self.database.to_string(),
+            events: self.events.clone(),
+            conditions: self
+                .conditions
+                .iter()
+                .map(AppendCondition::to_proto)
+                .collect(),
+            transaction_id: self.transaction_id.clone().unwrap_or_default(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.events.len()
     }

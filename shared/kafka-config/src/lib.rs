@@ -8,12 +8,14 @@
 //! answers librdkafka's OAUTHBEARER token refresh with a token signed by the
 //! function's IAM role.
 
+mod base_uri;
 mod msk_iam;
 mod resolve;
 mod secret;
 mod settings;
 mod topics;
 
+pub use base_uri::base_uri_from_lookup;
 pub use msk_iam::{KafkaContext, MskIamTokenSource};
 pub use secret::{Secret, load_sasl_secret};
 pub use settings::{Credentials, KafkaConfigError, KafkaSettings, SaslMechanism, SecurityProtocol};

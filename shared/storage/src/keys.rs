@@ -30,3 +30,11 @@ pub fn chunk_sk(first_revision: u64) -> String {
 pub fn gc_sk(name: &str, incarnation: &str) -> String {
     format!("{name}#{incarnation}")
 }
+
+/// Sort key of a recorded async-command reply.
+pub const REPLY_SK: &str = "reply";
+
+/// `reply#{correlation_id}`: the recorded response to one async command.
+pub fn reply_pk(correlation_id: &str) -> String {
+    format!("reply#{correlation_id}")
+}

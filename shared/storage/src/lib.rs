@@ -16,6 +16,7 @@ mod facts;
 pub mod head;
 mod keys;
 mod reclaim;
+pub mod reply;
 pub mod size;
 mod store;
 pub mod table;
@@ -25,6 +26,7 @@ pub use connect::{ConfigError, StorageEnv, dynamodb_client};
 pub use error::StoreError;
 pub use head::{HeadItem, HeadState};
 pub use reclaim::ReclaimReport;
+pub use reply::{Replied, Reply, ReplySlot};
 pub use store::{CommitPlanSummary, Store, StoreConfig, StoredEvent};
 
 /// Milliseconds since the Unix epoch → protobuf Timestamp.

@@ -11,7 +11,9 @@ use aws_sdk_dynamodb::{
 use evidentsource_domain::{
     AppendCondition, ConditionCheck, DatabaseName, Error, Limits, OwnedFacts, Transaction, evaluate,
 };
-use evidentsource_proto::{BatchSummary, Database, cloudevents::CloudEvent};
+use evidentsource_proto::{
+    BatchSummary, CommandResponse, Database, cloudevents::CloudEvent, command_response,
+};
 use sha2::{Digest, Sha256};
 
 use crate::{
@@ -21,6 +23,7 @@ use crate::{
     facts::{FactsCache, MAX_TRIPLES},
     head::HeadItem,
     keys, now_millis,
+    reply::{Replied, Reply, ReplySlot},
     size::{item_size, write_units},
     timestamp_from_millis,
 };
@@ -114,15 +117,15 @@ impl Store {
     /// Creates a database at revision 0.
     pub async fn create_database(&self, name: &DatabaseName) -> Result<Database, StoreError> {
         let head = HeadItem::new(name.as_str(), new_incarnation(), now_millis());
-        let item = serde_dynamo::to_item(&head).map_err(|e| StoreError::Fault(e.to_string()))?;
+        let put = self.create_put(&head)?;
         let result = self
             .client
             .put_item()
             .table_name(&self.config.table_name)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR #st = :deleted")
-            .expression_attribute_names("#st", "state")
-            .expression_attribute_values(":deleted", s("deleted"))
+            .set_item(Some(put.item))
+            .set_condition_expression(put.condition_expression)
+            .set_expression_attribute_names(put.expression_attribute_names)
+            .set_expression_attribute_values(put.expression_attribute_values)
             .send()
             .await;
         match result {
@@ -137,6 +140,60 @@ impl Store {
         }
     }
 
+    /// [`Store::create_database`] recording the command's response in the
+    /// same write (see [`crate::reply`]).
+    pub async fn create_database_replying(
+        &self,
+        name: &DatabaseName,
+        slot: &ReplySlot,
+    ) -> Result<Replied, StoreError> {
+        let now = now_millis();
+        let head = HeadItem::new(name.as_str(), new_incarnation(), now);
+        let reply = Reply::new(
+            slot,
+            Some(name.as_str()),
+            &database_response(head.database()),
+            now,
+        );
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(self.create_put(&head)?)
+                    .build(),
+            )
+            .transact_items(reply.put(&self.config.table_name, slot.ttl)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Replied::Recorded(reply)),
+            Err(e) => match cancellation(&e) {
+                Some(reasons) if failed_check(&reasons, 1) => {
+                    self.earlier_reply(&slot.correlation_id).await
+                }
+                Some(reasons) if failed_check(&reasons, 0) => {
+                    Err(Error::already_exists(name.as_str()).into())
+                }
+                _ => Err(classify("TransactWriteItems (create)", e)),
+            },
+        }
+    }
+
+    /// The put of a new head item: the name must be free (never used, or
+    /// its database deleted).
+    fn create_put(&self, head: &HeadItem) -> Result<Put, StoreError> {
+        let item = serde_dynamo::to_item(head).map_err(|e| StoreError::Fault(e.to_string()))?;
+        Put::builder()
+            .table_name(&self.config.table_name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #st = :deleted")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":deleted", s("deleted"))
+            .build()
+            .map_err(|e| StoreError::Fault(e.to_string()))
+    }
+
     /// The latest state of a database.
     pub async fn get_database(&self, name: &DatabaseName) -> Result<Database, StoreError> {
         Ok(self.active_head(name.as_str()).await?.database())
@@ -145,6 +202,38 @@ impl Store {
     /// Deletes a database: from now on it is not found, and a new database
     /// of the same name starts afresh. Returns its final state.
     pub async fn delete_database(&self, name: &DatabaseName) -> Result<Database, StoreError> {
+        match self.delete_inner(name, None).await? {
+            Deleted::Final(db) => Ok(db),
+            Deleted::Replied(replied) => {
+                replied
+                    .into_reply()
+                    .decode_response()
+                    .and_then(|r| match r.result {
+                        Some(command_response::Result::Database(db)) => Ok(db),
+                        _ => Err(StoreError::Fault("delete recorded no database".into())),
+                    })
+            }
+        }
+    }
+
+    /// [`Store::delete_database`] recording the command's response in the
+    /// same write (see [`crate::reply`]).
+    pub async fn delete_database_replying(
+        &self,
+        name: &DatabaseName,
+        slot: &ReplySlot,
+    ) -> Result<Replied, StoreError> {
+        match self.delete_inner(name, Some(slot)).await? {
+            Deleted::Replied(replied) => Ok(replied),
+            Deleted::Final(_) => Err(StoreError::Fault("delete recorded no reply".into())),
+        }
+    }
+
+    async fn delete_inner(
+        &self,
+        name: &DatabaseName,
+        slot: Option<&ReplySlot>,
+    ) -> Result<Deleted, StoreError> {
         let name = name.as_str();
         for attempt in 1..=self.config.max_attempts {
             let head = self.active_head(name).await?;
@@ -179,14 +268,19 @@ impl Store {
                 .item("deleted_at", n(now))
                 .build()
                 .map_err(|e| StoreError::Fault(e.to_string()))?;
-            let result = self
+            let reply = slot.map(|slot| {
+                let response = database_response(head.database());
+                (Reply::new(slot, Some(name), &response, now), slot)
+            });
+            let mut request = self
                 .client
                 .transact_write_items()
                 .transact_items(TransactWriteItem::builder().update(update).build())
-                .transact_items(TransactWriteItem::builder().put(gc).build())
-                .send()
-                .await;
-            match result {
+                .transact_items(TransactWriteItem::builder().put(gc).build());
+            if let Some((reply, slot)) = &reply {
+                request = request.transact_items(reply.put(&self.config.table_name, slot.ttl)?);
+            }
+            match request.send().await {
                 Ok(_) => {
                     self.facts.forget(name, &head.incarnation);
                     let deadline = tokio::time::Instant::now() + self.config.reclaim_budget;
@@ -196,9 +290,16 @@ impl Store {
                     {
                         tracing::warn!(database = name, error = %e, "reclaim after delete deferred");
                     }
-                    return Ok(head.database());
+                    return Ok(match reply {
+                        Some((reply, _)) => Deleted::Replied(Replied::Recorded(reply)),
+                        None => Deleted::Final(head.database()),
+                    });
                 }
                 Err(e) => match cancellation(&e) {
+                    Some(reasons) if slot.is_some() && failed_check(&reasons, 2) => {
+                        let id = slot.map(|s| s.correlation_id.as_str()).unwrap_or_default();
+                        return self.earlier_reply(id).await.map(Deleted::Replied);
+                    }
                     Some(reasons) if retryable_conflict(&reasons, 0) => {
                         backoff(attempt).await;
                     }
@@ -222,6 +323,38 @@ impl Store {
         &self,
         tx: &Transaction,
     ) -> Result<(BatchSummary, CommitPlanSummary), StoreError> {
+        self.transact_inner(tx, None)
+            .await
+            .map(|(summary, cost, _)| (summary, cost))
+    }
+
+    /// [`Store::transact`] recording the command's response in the same
+    /// write (see [`crate::reply`]). A transaction id that committed before
+    /// gets its first result, recorded as this command's response.
+    pub async fn transact_replying(
+        &self,
+        tx: &Transaction,
+        slot: &ReplySlot,
+    ) -> Result<Replied, StoreError> {
+        let (summary, _, replied) = self.transact_inner(tx, Some(slot)).await?;
+        match replied {
+            Some(replied) => Ok(replied),
+            None => {
+                let response = batch_response(summary);
+                self.record_reply(slot, Some(tx.database.as_str()), &response)
+                    .await
+            }
+        }
+    }
+
+    /// Commits; with a slot, the response is written with the commit, and
+    /// `None` in the result means the commit was an earlier one (same
+    /// transaction id) whose response is not recorded yet.
+    async fn transact_inner(
+        &self,
+        tx: &Transaction,
+        slot: Option<&ReplySlot>,
+    ) -> Result<(BatchSummary, CommitPlanSummary, Option<Replied>), StoreError> {
         let name = tx.database.as_str();
         let batch_id = uuid::Uuid::new_v4().to_string();
         let fingerprint = fingerprint(tx);
@@ -244,7 +377,7 @@ impl Store {
             if let (Some(id), false) = (&tx.transaction_id, idempotency_checked) {
                 cost.read_round_trips += 1;
                 if let Some(summary) = self.read_tx_record(&head, id, &fingerprint).await? {
-                    return Ok((summary, cost));
+                    return Ok((summary, cost, None));
                 }
                 idempotency_checked = true;
             }
@@ -270,9 +403,19 @@ impl Store {
                 event_count: count as u32,
                 recorded_time: Some(timestamp_from_millis(recorded)),
             };
-            let (items, units) =
+            let (mut items, units) =
                 self.commit_items(&head, tx, &chunks, &summary, recorded, &fingerprint)?;
             let tx_index = items.len() - 1;
+            let reply = match slot {
+                Some(slot) => {
+                    let response = batch_response(summary.clone());
+                    let reply = Reply::new(slot, Some(name), &response, recorded);
+                    items.push(reply.put(&self.config.table_name, slot.ttl)?);
+                    Some(reply)
+                }
+                None => None,
+            };
+            let reply_index = items.len() - 1;
             cost.write_round_trips += 1;
             let sent = tokio::time::Instant::now();
             let result = self
@@ -293,9 +436,15 @@ impl Store {
                         .filter_map(|c| c.capacity_units().or(c.write_capacity_units()))
                         .reduce(|a, b| a + b);
                     self.fold_in_own_events(&head, tx, basis).await;
-                    return Ok((summary, cost));
+                    return Ok((summary, cost, reply.map(Replied::Recorded)));
                 }
                 Err(e) => match cancellation(&e) {
+                    Some(reasons) if reply.is_some() && failed_check(&reasons, reply_index) => {
+                        // This command was executed concurrently.
+                        let id = slot.map(|s| s.correlation_id.as_str()).unwrap_or_default();
+                        let earlier = self.earlier_reply(id).await?;
+                        return Ok((summary, cost, Some(earlier)));
+                    }
                     Some(reasons)
                         if tx.transaction_id.is_some() && failed_check(&reasons, tx_index) =>
                     {
@@ -303,7 +452,7 @@ impl Store {
                         let id = tx.transaction_id.as_deref().unwrap_or_default();
                         let head = self.active_head(name).await?;
                         return match self.read_tx_record(&head, id, &fingerprint).await? {
-                            Some(summary) => Ok((summary, cost)),
+                            Some(summary) => Ok((summary, cost, None)),
                             None => Err(StoreError::Unavailable(format!(
                                 "transaction {id:?} reported committed but its record is not readable yet"
                             ))),
@@ -647,6 +796,23 @@ impl Store {
         out.item
             .map(|item| HeadItem::from_item(item).map_err(StoreError::Fault))
             .transpose()
+    }
+}
+
+enum Deleted {
+    Final(Database),
+    Replied(Replied),
+}
+
+fn database_response(database: Database) -> CommandResponse {
+    CommandResponse {
+        result: Some(command_response::Result::Database(database)),
+    }
+}
+
+fn batch_response(summary: BatchSummary) -> CommandResponse {
+    CommandResponse {
+        result: Some(command_response::Result::BatchSummary(summary)),
     }
 }
 

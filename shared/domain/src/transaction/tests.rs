@@ -56,7 +56,8 @@ fn valid_request() {
         }),
         bound: Some(append_condition::Bound::Max(0)),
     });
-    let t = Transaction::from_request(r, &Limits::default()).unwrap();
+    let t = Transaction::from_request(r.clone(), &Limits::default()).unwrap();
+    assert_eq!(t.to_request(), r);
     assert_eq!(t.database.as_str(), "accounts");
     assert_eq!(t.transaction_id.as_deref(), Some("tx-1"));
     assert_eq!(t.facts[0].stream, "orders");

@@ -1,0 +1,196 @@
+//! A Lambda Kafka record read as a command, whatever state it arrives in.
+//!
+//! Reading never fails: anything wrong with the record becomes the error
+//! the command is answered with, and the record still yields a correlation
+//! id to answer under (its `ce_correlationid`, else its key, else its
+//! coordinates `{topic}-{partition}-{offset}`).
+
+use aws_lambda_events::kafka::KafkaRecord;
+use base64::{Engine, engine::general_purpose::STANDARD};
+use evidentsource_cloudevents_kafka::{AttributesReader, Data, decode};
+use evidentsource_commands::{Command, CommandRequest, fingerprint_of_bytes};
+use evidentsource_domain::{Error, Limits};
+
+/// Longest correlation id accepted, in bytes (it becomes part of a DynamoDB
+/// key and a Kafka key).
+pub const MAX_CORRELATION_ID_BYTES: usize = 256;
+
+/// A command record as read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incoming {
+    /// `{topic}-{partition}-{offset}`.
+    pub coordinates: String,
+    /// What the response is keyed and recorded by.
+    pub correlation_id: String,
+    /// Whether the record carried no usable correlation id (the coordinates
+    /// stand in).
+    pub anonymous: bool,
+    /// Identifies the command's content (see [`CommandRequest::fingerprint`]).
+    pub fingerprint: Vec<u8>,
+    /// The database the command names, if it is a valid name.
+    pub subject: Option<String>,
+    /// The Kafka record's timestamp, milliseconds.
+    pub timestamp: i64,
+    pub command: Result<Command, Error>,
+}
+
+impl Incoming {
+    /// Reads a record of `topic` (the record's own topic field wins).
+    pub fn read(topic: &str, record: &KafkaRecord, limits: &Limits) -> Incoming {
+        let topic = record.topic.as_deref().unwrap_or(topic);
+        let coordinates = format!("{topic}-{}-{}", record.partition, record.offset);
+        let headers: Vec<(String, Vec<u8>)> = record
+            .headers
+            .iter()
+            .flat_map(|h| h.iter())
+            .map(|(k, v)| (k.clone(), v.iter().map(|b| *b as u8).collect()))
+            .collect();
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_slice())
+        };
+        let key = b64("key", &record.key);
+        let value = b64("value", &record.value);
+
+        let (correlation_id, id_problem) = correlation_id(header("ce_correlationid"), &key);
+        let anonymous = correlation_id.is_none();
+        if anonymous {
+            tracing::warn!(
+                coordinates,
+                "command without a correlation id: its error response is keyed by its coordinates"
+            );
+        }
+        let correlation_id = correlation_id.unwrap_or_else(|| coordinates.clone());
+
+        let request = (|| {
+            let value = value.clone()?;
+            let event = decode(
+                headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), Some(v.as_slice()))),
+                value.as_deref(),
+            )
+            .map_err(|e| {
+                let field = e.header().to_owned();
+                Error::invalid_argument(&field, e.to_string())
+            })?;
+            let data = match event.data() {
+                Some(Data::Binary(b)) => b.as_slice(),
+                Some(Data::String(s)) => s.as_bytes(),
+                Some(Data::Json(_)) | None => &[],
+            };
+            CommandRequest::decode(event.ty(), event.datacontenttype(), data)
+        })();
+
+        let fingerprint = match &request {
+            Ok(request) => request.fingerprint(),
+            Err(_) => raw_fingerprint(&headers, &record.value),
+        };
+        let subject = request
+            .as_ref()
+            .ok()
+            .map(|r| r.database_name())
+            .filter(|n| evidentsource_domain::validate_name("database_name", n).is_ok())
+            .map(str::to_owned);
+        let command = match id_problem {
+            Some(problem) => Err(problem),
+            None => request.and_then(|r| Command::from_request(r, limits)),
+        };
+        Incoming {
+            coordinates,
+            correlation_id,
+            anonymous,
+            fingerprint,
+            subject,
+            timestamp: record.timestamp.0.timestamp_millis(),
+            command,
+        }
+    }
+}
+
+fn b64(field: &str, v: &Option<String>) -> Result<Option<Vec<u8>>, Error> {
+    v.as_deref()
+        .map(|s| {
+            STANDARD
+                .decode(s)
+                .map_err(|_| Error::invalid_argument(field, "is not valid base64"))
+        })
+        .transpose()
+}
+
+/// The correlation id (header, else key), and the problem with the record's
+/// ids if any. An unusable header or key is not used.
+fn correlation_id(
+    header: Option<&[u8]>,
+    key: &Result<Option<Vec<u8>>, Error>,
+) -> (Option<String>, Option<Error>) {
+    let header = header.map(|h| usable("ce_correlationid", h));
+    let key = match key {
+        Ok(Some(k)) => Some(usable("key", k)),
+        Ok(None) => None,
+        Err(e) => Some(Err(e.clone())),
+    };
+    match (header, key) {
+        (Some(Ok(h)), Some(Ok(k))) if h != k => {
+            let problem = Error::invalid_argument(
+                "key",
+                format!(
+                    "{k:?} differs from ce_correlationid {h:?}; both must be the correlation id"
+                ),
+            );
+            (Some(h), Some(problem))
+        }
+        (Some(Ok(h)), _) => (Some(h), None),
+        (Some(Err(problem)), Some(Ok(k))) => (Some(k), Some(problem)),
+        (Some(Err(problem)), _) => (None, Some(problem)),
+        (None, Some(Ok(k))) => (Some(k), None),
+        (None, Some(Err(problem))) => (None, Some(problem)),
+        (None, None) => (
+            None,
+            Some(Error::invalid_argument(
+                "ce_correlationid",
+                "is required (the header, and the same id as the key)",
+            )),
+        ),
+    }
+}
+
+fn usable(field: &str, bytes: &[u8]) -> Result<String, Error> {
+    let id = std::str::from_utf8(bytes)
+        .map_err(|_| Error::invalid_argument(field, "is not UTF-8"))?
+        .to_owned();
+    if id.is_empty() {
+        return Err(Error::invalid_argument(field, "is empty"));
+    }
+    if id.len() > MAX_CORRELATION_ID_BYTES {
+        return Err(Error::invalid_argument(
+            field,
+            format!("is longer than {MAX_CORRELATION_ID_BYTES} bytes"),
+        ));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(Error::invalid_argument(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(id)
+}
+
+/// The fingerprint of a record that is not a valid request: its headers and
+/// raw value, so a re-delivery matches and anything else does not.
+fn raw_fingerprint(headers: &[(String, Vec<u8>)], value: &Option<String>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for (k, v) in headers {
+        for part in [k.as_bytes(), v.as_slice()] {
+            bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(part);
+        }
+    }
+    fingerprint_of_bytes(
+        b"undecodable",
+        &[bytes, value.as_deref().unwrap_or("").as_bytes().to_vec()].concat(),
+    )
+}

@@ -1,0 +1,381 @@
+//! The async command processor: commands from the Async Commands topic
+//! (a Lambda Kafka event source, MSK or self-managed) are executed against
+//! the store, and each gets one response on the Async Responses topic
+//! (CONTRACT §5).
+//!
+//! [`Processor::handle`] is a plain async function of the Lambda Kafka
+//! event; `main.rs` builds the store and the producer once per cold start.
+//!
+//! - Records of one partition run in offset order; partitions run
+//!   concurrently.
+//! - Every response is recorded in DynamoDB before it is published, and a
+//!   state change records its response in the same write (see
+//!   `evidentsource_storage::reply`). A re-delivered command finds its
+//!   response and publishes it again, byte-identical; it is not executed
+//!   again.
+//! - Bad input is answered (`INVALID_ARGUMENT`), never retried. Transient
+//!   trouble (DynamoDB or the broker unavailable, out of time) fails the
+//!   invocation, so the event source delivers the batch again; the
+//!   commands already answered are then only re-published.
+
+pub mod config;
+pub mod incoming;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_lambda_events::kafka::{KafkaEvent, KafkaRecord};
+use evidentsource_cloudevents_kafka::encode;
+use evidentsource_commands::{ResponseParts, error_response, response_event};
+use evidentsource_domain::Error;
+use evidentsource_kafka_config::KafkaContext;
+use evidentsource_proto::Message;
+use evidentsource_storage::{Replied, Reply, ReplySlot, Store, StoreError};
+use futures::future::join_all;
+use rdkafka::{
+    error::KafkaError,
+    producer::{DeliveryFuture, FutureProducer, FutureRecord},
+};
+use tokio::time::Instant;
+
+pub use config::ProcessorConfig;
+pub use incoming::Incoming;
+
+use evidentsource_commands::Command;
+
+/// Counters since cold start.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Commands executed (a response recorded now).
+    pub executed: AtomicU64,
+    /// Commands answered with a response recorded earlier.
+    pub replayed: AtomicU64,
+    /// Of the executed, those answered with an error.
+    pub refused: AtomicU64,
+    pub published: AtomicU64,
+}
+
+/// What one batch did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BatchReport {
+    pub records: usize,
+    pub executed: usize,
+    pub replayed: usize,
+    pub refused: usize,
+}
+
+/// Why a batch must be delivered again. Everything here is transient or
+/// needs an operator; a command's own faults are answered instead.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("record {coordinates}: storage unavailable: {source}")]
+    Storage {
+        coordinates: String,
+        source: StoreError,
+    },
+    #[error("response to {correlation_id} not delivered: {source}")]
+    Delivery {
+        correlation_id: String,
+        source: KafkaError,
+    },
+    #[error("response to {correlation_id} not confirmed before the function's deadline")]
+    Deadline { correlation_id: String },
+    #[error("record {coordinates} not processed before the function's deadline")]
+    OutOfTime { coordinates: String },
+    #[error("record {coordinates}: the recorded response does not decode: {message}")]
+    Corrupt {
+        coordinates: String,
+        message: String,
+    },
+    #[error("cannot build the Kafka producer: {0}")]
+    Producer(KafkaError),
+}
+
+enum Answer {
+    Executed(Reply),
+    Replayed(Reply),
+    /// The correlation id was used before by a different command: answered
+    /// with an error that is not recorded (the id's record belongs to the
+    /// first command) but is the same on every re-delivery.
+    Conflict(Reply),
+}
+
+pub struct Processor {
+    config: ProcessorConfig,
+    store: Store,
+    producer: FutureProducer<KafkaContext>,
+    stats: Stats,
+}
+
+impl Processor {
+    /// Builds the producer (the settings of CONTRACT §1); call once per
+    /// cold start.
+    pub fn new(
+        config: ProcessorConfig,
+        store: Store,
+        context: KafkaContext,
+    ) -> Result<Self, ProcessError> {
+        let producer = config
+            .kafka
+            .producer_config()
+            .create_with_context(context)
+            .map_err(ProcessError::Producer)?;
+        Ok(Processor {
+            config,
+            store,
+            producer,
+            stats: Stats::default(),
+        })
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Handles a batch: `Ok` only when every command's response is
+    /// delivered. Stops early, with an error, once `deadline` passes.
+    pub async fn handle(
+        &self,
+        event: &KafkaEvent,
+        deadline: Instant,
+    ) -> Result<BatchReport, ProcessError> {
+        let partitions = event
+            .records
+            .iter()
+            .map(|(topic_partition, records)| self.partition(topic_partition, records, deadline));
+        let mut report = BatchReport::default();
+        let mut first_error = None;
+        for (done, error) in join_all(partitions).await {
+            report.records += done.records;
+            report.executed += done.executed;
+            report.replayed += done.replayed;
+            report.refused += done.refused;
+            if first_error.is_none() {
+                first_error = error;
+            }
+        }
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(report),
+        }
+    }
+
+    /// One partition's records in offset order; stops at the first error.
+    /// Responses are sent as they are ready and awaited at the end.
+    async fn partition(
+        &self,
+        topic_partition: &str,
+        records: &[KafkaRecord],
+        deadline: Instant,
+    ) -> (BatchReport, Option<ProcessError>) {
+        let topic = topic_partition
+            .rsplit_once('-')
+            .map_or(topic_partition, |(t, _)| t);
+        let mut sorted: Vec<&KafkaRecord> = records.iter().collect();
+        sorted.sort_by_key(|r| r.offset);
+        let mut report = BatchReport::default();
+        let mut in_flight: Vec<(String, DeliveryFuture)> = Vec::new();
+        let mut error = None;
+
+        for record in sorted {
+            if Instant::now() >= deadline {
+                error = Some(ProcessError::OutOfTime {
+                    coordinates: format!("{topic}-{}-{}", record.partition, record.offset),
+                });
+                break;
+            }
+            let incoming = Incoming::read(topic, record, &self.store.config().limits);
+            let answer = match self.answer(&incoming).await {
+                Ok(answer) => answer,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            };
+            report.records += 1;
+            let reply = match answer {
+                Answer::Executed(reply) => {
+                    self.stats.executed.fetch_add(1, Ordering::Relaxed);
+                    report.executed += 1;
+                    if incoming.command.is_err() || is_error(&reply) {
+                        self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                        report.refused += 1;
+                    }
+                    reply
+                }
+                Answer::Replayed(reply) | Answer::Conflict(reply) => {
+                    self.stats.replayed.fetch_add(1, Ordering::Relaxed);
+                    report.replayed += 1;
+                    reply
+                }
+            };
+            match self.send(&reply) {
+                Ok(delivery) => in_flight.push((reply.correlation_id, delivery)),
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+
+        for (correlation_id, delivery) in in_flight {
+            let failure = match tokio::time::timeout_at(deadline, delivery).await {
+                Ok(Ok(Ok(_))) => {
+                    self.stats.published.fetch_add(1, Ordering::Relaxed);
+                    None
+                }
+                Ok(Ok(Err((source, _)))) => Some(ProcessError::Delivery {
+                    correlation_id,
+                    source,
+                }),
+                Ok(Err(_canceled)) => Some(ProcessError::Delivery {
+                    correlation_id,
+                    source: KafkaError::Canceled,
+                }),
+                Err(_elapsed) => Some(ProcessError::Deadline { correlation_id }),
+            };
+            if let Some(failure) = failure {
+                tracing::warn!(error = %failure, "response not delivered; the batch will be retried");
+                error.get_or_insert(failure);
+            }
+        }
+        (report, error)
+    }
+
+    /// The response to a command: recorded earlier, or executed and
+    /// recorded now.
+    async fn answer(&self, incoming: &Incoming) -> Result<Answer, ProcessError> {
+        let storage = |source: StoreError| ProcessError::Storage {
+            coordinates: incoming.coordinates.clone(),
+            source,
+        };
+        if let Some(reply) = self
+            .store
+            .read_reply(&incoming.correlation_id)
+            .await
+            .map_err(storage)?
+        {
+            return Ok(self.earlier(incoming, reply));
+        }
+        let slot = ReplySlot {
+            correlation_id: incoming.correlation_id.clone(),
+            fingerprint: incoming.fingerprint.clone(),
+            ttl: self.config.response_ttl,
+        };
+        let subject = incoming.subject.as_deref();
+        let executed = match &incoming.command {
+            Err(error) => {
+                tracing::info!(
+                    coordinates = incoming.coordinates,
+                    correlation_id = incoming.correlation_id,
+                    error = %error,
+                    "command refused"
+                );
+                self.store
+                    .record_reply(&slot, subject, &error_response(error))
+                    .await
+            }
+            Ok(command) => match self.execute(command, &slot).await {
+                Err(StoreError::Rejected(error)) => {
+                    self.store
+                        .record_reply(&slot, subject, &error_response(&error))
+                        .await
+                }
+                Err(StoreError::Fault(fault)) => {
+                    // Corrupt data or a request DynamoDB refuses: executing
+                    // again gives the same, so the command is answered
+                    // rather than blocking its partition.
+                    tracing::error!(
+                        coordinates = incoming.coordinates,
+                        correlation_id = incoming.correlation_id,
+                        fault,
+                        "command failed with a storage fault; answering INTERNAL"
+                    );
+                    let error = Error::internal(format!("storage fault: {fault}"));
+                    self.store
+                        .record_reply(&slot, subject, &error_response(&error))
+                        .await
+                }
+                other => other,
+            },
+        };
+        Ok(match executed.map_err(storage)? {
+            Replied::Recorded(reply) => Answer::Executed(reply),
+            Replied::Earlier(reply) => self.earlier(incoming, reply),
+        })
+    }
+
+    async fn execute(&self, command: &Command, slot: &ReplySlot) -> Result<Replied, StoreError> {
+        match command {
+            Command::CreateDatabase(name) => self.store.create_database_replying(name, slot).await,
+            Command::Transact(tx) => self.store.transact_replying(tx, slot).await,
+            Command::DeleteDatabase(name) => self.store.delete_database_replying(name, slot).await,
+        }
+    }
+
+    /// A response recorded before: the same command delivered again, or a
+    /// correlation id reused for a different command.
+    fn earlier(&self, incoming: &Incoming, reply: Reply) -> Answer {
+        if reply.fingerprint == incoming.fingerprint {
+            return Answer::Replayed(reply);
+        }
+        tracing::warn!(
+            coordinates = incoming.coordinates,
+            correlation_id = incoming.correlation_id,
+            "correlation id reused for a different command"
+        );
+        let error = Error::invalid_argument(
+            "ce_correlationid",
+            format!(
+                "{:?} was already used by a different command; every command needs its own",
+                incoming.correlation_id
+            ),
+        );
+        Answer::Conflict(Reply {
+            correlation_id: incoming.correlation_id.clone(),
+            fingerprint: incoming.fingerprint.clone(),
+            recorded_at: incoming.timestamp,
+            subject: incoming.subject.clone(),
+            response: error_response(&error).encode_to_vec(),
+        })
+    }
+
+    /// Puts the response message in flight.
+    fn send(&self, reply: &Reply) -> Result<DeliveryFuture, ProcessError> {
+        let parts = ResponseParts {
+            correlation_id: &reply.correlation_id,
+            fingerprint: &reply.fingerprint,
+            recorded_at: reply.recorded_at,
+            subject: reply.subject.as_deref(),
+            response: &reply.response,
+        };
+        let event =
+            response_event(&parts, &self.config.base_uri).map_err(|e| ProcessError::Corrupt {
+                coordinates: reply.correlation_id.clone(),
+                message: e.to_string(),
+            })?;
+        let message = encode(&event);
+        let record = FutureRecord::to(&self.config.responses_topic)
+            .key(&reply.correlation_id)
+            .payload(&message.value)
+            .headers(message.owned_headers());
+        self.producer
+            .send_result(record)
+            .map_err(|(source, _)| ProcessError::Delivery {
+                correlation_id: reply.correlation_id.clone(),
+                source,
+            })
+    }
+}
+
+fn is_error(reply: &Reply) -> bool {
+    reply.decode_response().is_ok_and(|r| {
+        matches!(
+            r.result,
+            Some(evidentsource_proto::command_response::Result::Error(_)) | None
+        )
+    })
+}

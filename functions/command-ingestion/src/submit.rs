@@ -1,0 +1,151 @@
+//! Async submit: `POST /databases/{name}/transactions?mode=async` validates
+//! the transaction like the synchronous route, publishes it as a transact
+//! command on the Async Commands topic (CONTRACT §5) and answers 202 with
+//! the correlation id under which its response will appear on the Async
+//! Responses topic.
+
+use std::time::Duration;
+
+use evidentsource_cloudevents_kafka::encode;
+use evidentsource_commands::CommandRequest;
+use evidentsource_domain::{ErrorCode, Transaction};
+use evidentsource_kafka_config::{
+    KafkaConfigError, KafkaContext, KafkaSettings, Topics, base_uri_from_lookup,
+};
+use rdkafka::{
+    error::KafkaError,
+    producer::{FutureProducer, FutureRecord},
+};
+
+use crate::Refusal;
+
+/// Largest command message accepted for async submit, value and headers:
+/// below Kafka's default `max.message.bytes` (1 MB) with room for the
+/// record's own overhead. Larger transactions go through the synchronous
+/// route.
+pub const MAX_COMMAND_BYTES: usize = 1_000_000 - 16 * 1024;
+
+/// Where async commands go, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct SubmitConfig {
+    /// `BASE_URI`: commands have `ce_source`
+    /// `{BASE_URI}/databases/{name}/transactions`.
+    pub base_uri: String,
+    /// `ASYNC_COMMANDS_KAFKA_TOPIC`.
+    pub topic: String,
+    pub kafka: KafkaSettings,
+    /// How long a request waits for the broker's acknowledgement.
+    pub timeout: Duration,
+}
+
+impl SubmitConfig {
+    /// `None` when `KAFKA_BROKERS` is not set: the API then serves the
+    /// synchronous routes only, and async submit answers 503.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, KafkaConfigError> {
+        if lookup("KAFKA_BROKERS").is_none_or(|v| v.trim().is_empty()) {
+            return Ok(None);
+        }
+        Ok(Some(SubmitConfig {
+            base_uri: base_uri_from_lookup(&lookup)?,
+            topic: Topics::from_lookup(&lookup).async_commands,
+            kafka: KafkaSettings::from_lookup(&lookup)?,
+            timeout: Duration::from_secs(10),
+        }))
+    }
+
+    pub fn from_env() -> Result<Option<Self>, KafkaConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+}
+
+/// The producer of async commands, built once per cold start.
+pub struct AsyncSubmit {
+    config: SubmitConfig,
+    producer: FutureProducer<KafkaContext>,
+}
+
+impl AsyncSubmit {
+    pub fn new(config: SubmitConfig, context: KafkaContext) -> Result<Self, KafkaError> {
+        let mut client = config.kafka.producer_config();
+        client.set("message.timeout.ms", config.timeout.as_millis().to_string());
+        let producer = client.create_with_context(context)?;
+        Ok(AsyncSubmit { config, producer })
+    }
+
+    /// Publishes the transaction as a command; returns its correlation id
+    /// once the broker has it. A transaction without an id gets the
+    /// correlation id as its transaction id, so the command can never
+    /// commit twice.
+    pub async fn submit(&self, transaction: &Transaction) -> Result<String, Refusal> {
+        let correlation_id = uuid::Uuid::new_v4().to_string();
+        let mut request = transaction.to_request();
+        if request.transaction_id.is_empty() {
+            request.transaction_id = correlation_id.clone();
+        }
+        let source = format!(
+            "{}/databases/{}/transactions",
+            self.config.base_uri, request.database_name
+        );
+        let event = CommandRequest::Transact(request).to_event(
+            &correlation_id,
+            &uuid::Uuid::new_v4().to_string(),
+            &source,
+        );
+        let message = encode(&event);
+        let size = message.value.len()
+            + message
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
+        if size > MAX_COMMAND_BYTES {
+            return Err(Refusal::new(
+                413,
+                ErrorCode::InvalidArgument,
+                format!(
+                    "the command would be {size} bytes, over the {MAX_COMMAND_BYTES} bytes a \
+                     Kafka message may carry; submit it synchronously or split it"
+                ),
+            ));
+        }
+        let record = FutureRecord::to(&self.config.topic)
+            .key(&correlation_id)
+            .payload(&message.value)
+            .headers(message.owned_headers());
+        match self.producer.send(record, self.config.timeout).await {
+            Ok(_) => Ok(correlation_id),
+            Err((error, _)) => {
+                tracing::warn!(error = %error, topic = self.config.topic, "async submit failed");
+                Err(Refusal::new(
+                    503,
+                    ErrorCode::Internal,
+                    format!("the command could not be queued ({error}); retry"),
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn optional_unless_brokers_are_set() {
+        assert!(SubmitConfig::from_lookup(|_| None).unwrap().is_none());
+        let vars = |k: &str| match k {
+            "KAFKA_BROKERS" => Some("b:9092".to_owned()),
+            "BASE_URI" => Some("https://x".to_owned()),
+            _ => None,
+        };
+        let config = SubmitConfig::from_lookup(vars).unwrap().unwrap();
+        assert_eq!(config.topic, "evidentsource-async-commands");
+        let no_base = |k: &str| (k == "KAFKA_BROKERS").then(|| "b:9092".to_owned());
+        assert_eq!(
+            SubmitConfig::from_lookup(no_base).unwrap_err().var,
+            "BASE_URI"
+        );
+    }
+}
