@@ -74,7 +74,10 @@ impl Incoming {
             )
             .map_err(|e| {
                 let field = e.header().to_owned();
-                Error::invalid_argument(&field, e.to_string())
+                let message = e.to_string();
+                let prefix = format!("header {field}: ");
+                let message = message.strip_prefix(&prefix).unwrap_or(&message);
+                Error::invalid_argument(&field, message)
             })?;
             let data = match event.data() {
                 Some(Data::Binary(b)) => b.as_slice(),
@@ -142,6 +145,7 @@ fn correlation_id(
             );
             (Some(h), Some(problem))
         }
+        (Some(Ok(h)), Some(Err(problem))) => (Some(h), Some(problem)),
         (Some(Ok(h)), _) => (Some(h), None),
         (Some(Err(problem)), Some(Ok(k))) => (Some(k), Some(problem)),
         (Some(Err(problem)), _) => (None, Some(problem)),

@@ -173,7 +173,12 @@ impl Store {
                     self.earlier_reply(&slot.correlation_id).await
                 }
                 Some(reasons) if failed_check(&reasons, 0) => {
-                    Err(Error::already_exists(name.as_str()).into())
+                    // The same command may have created it: DynamoDB need
+                    // not report every failed condition.
+                    match self.read_reply(&slot.correlation_id).await? {
+                        Some(reply) => Ok(Replied::Earlier(reply)),
+                        None => Err(Error::already_exists(name.as_str()).into()),
+                    }
                 }
                 _ => Err(classify("TransactWriteItems (create)", e)),
             },

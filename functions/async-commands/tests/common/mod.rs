@@ -214,6 +214,8 @@ pub fn lambda_event(records: Vec<KafkaRecord>, brokers: &str) -> KafkaEvent {
     kafka_event(records, &EventSource::SelfManaged, brokers)
 }
 
+pub type RawParts<'a> = (&'a [u8], &'a [(String, Vec<u8>)], &'a [u8]);
+
 /// A message on the responses topic, raw and parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Response {
@@ -224,7 +226,8 @@ pub struct Response {
 }
 
 impl Response {
-    pub fn raw(&self) -> (&[u8], &[(String, Vec<u8>)], &[u8]) {
+    /// Key, headers and value: what byte-identical compares.
+    pub fn raw(&self) -> RawParts<'_> {
         (&self.key, &self.headers, &self.value)
     }
 }
