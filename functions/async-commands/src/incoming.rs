@@ -183,11 +183,18 @@ fn usable(field: &str, bytes: &[u8]) -> Result<String, Error> {
     Ok(id)
 }
 
-/// The fingerprint of a record that is not a valid request: its headers and
-/// raw value, so a re-delivery matches and anything else does not.
+/// Headers a producer regenerates when it re-sends the same command.
+const VOLATILE_HEADERS: [&str; 2] = ["ce_id", "ce_time"];
+
+/// The fingerprint of a record that is not a valid request: its headers
+/// (but those a re-send regenerates) and raw value, so a re-delivery or a
+/// re-send matches and anything else does not.
 fn raw_fingerprint(headers: &[(String, Vec<u8>)], value: &Option<String>) -> Vec<u8> {
     let mut bytes = Vec::new();
-    for (k, v) in headers {
+    for (k, v) in headers
+        .iter()
+        .filter(|(k, _)| !VOLATILE_HEADERS.contains(&k.as_str()))
+    {
         for part in [k.as_bytes(), v.as_slice()] {
             bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
             bytes.extend_from_slice(part);

@@ -14,9 +14,10 @@
 //!   response and publishes it again, byte-identical; it is not executed
 //!   again.
 //! - Bad input is answered (`INVALID_ARGUMENT`), never retried. Transient
-//!   trouble (DynamoDB or the broker unavailable, out of time) fails the
-//!   invocation, so the event source delivers the batch again; the
-//!   commands already answered are then only re-published.
+//!   trouble (DynamoDB or the broker unavailable, out of time) and a
+//!   misconfigured deployment fail the invocation, so the event source
+//!   delivers the batch again; the commands already answered are then only
+//!   re-published.
 
 pub mod config;
 pub mod incoming;
@@ -25,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_lambda_events::kafka::{KafkaEvent, KafkaRecord};
 use evidentsource_cloudevents_kafka::encode;
-use evidentsource_commands::{ResponseParts, error_response, response_event};
+use evidentsource_commands::{ResponseParts, error_response, response_event, response_source};
 use evidentsource_domain::Error;
 use evidentsource_kafka_config::KafkaContext;
 use evidentsource_proto::Message;
@@ -67,7 +68,9 @@ pub struct BatchReport {
 /// needs an operator; a command's own faults are answered instead.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    #[error("record {coordinates}: storage unavailable: {source}")]
+    /// DynamoDB unavailable or throttling, or the deployment misconfigured
+    /// (permissions, table), or a recorded response unreadable.
+    #[error("record {coordinates}: {source}")]
     Storage {
         coordinates: String,
         source: StoreError,
@@ -263,15 +266,18 @@ impl Processor {
         let slot = ReplySlot {
             correlation_id: incoming.correlation_id.clone(),
             fingerprint: incoming.fingerprint.clone(),
+            source: response_source(&self.config.base_uri),
             ttl: self.config.response_ttl,
         };
         let subject = incoming.subject.as_deref();
         let executed = match &incoming.command {
             Err(error) => {
+                // Code and field only: messages can quote the payload.
                 tracing::info!(
                     coordinates = incoming.coordinates,
                     correlation_id = incoming.correlation_id,
-                    error = %error,
+                    code = error.code.as_str(),
+                    field = error.field.as_deref().unwrap_or(""),
                     "command refused"
                 );
                 self.store
@@ -285,16 +291,21 @@ impl Processor {
                         .await
                 }
                 Err(StoreError::Fault(fault)) => {
-                    // Corrupt data or a request DynamoDB refuses: executing
-                    // again gives the same, so the command is answered
-                    // rather than blocking its partition.
+                    // Corrupt data or a request DynamoDB refuses as such:
+                    // executing again gives the same, so the command is
+                    // answered rather than blocking its partition. The
+                    // details stay in the log.
                     tracing::error!(
                         coordinates = incoming.coordinates,
                         correlation_id = incoming.correlation_id,
                         fault,
                         "command failed with a storage fault; answering INTERNAL"
                     );
-                    let error = Error::internal(format!("storage fault: {fault}"));
+                    let error = Error::internal(format!(
+                        "the command could not be executed (a storage fault, logged by the \
+                         processor under correlation id {:?})",
+                        incoming.correlation_id
+                    ));
                     self.store
                         .record_reply(&slot, subject, &error_response(&error))
                         .await
@@ -337,6 +348,7 @@ impl Processor {
         Answer::Conflict(Reply {
             correlation_id: incoming.correlation_id.clone(),
             fingerprint: incoming.fingerprint.clone(),
+            source: response_source(&self.config.base_uri),
             recorded_at: incoming.timestamp,
             subject: incoming.subject.clone(),
             response: error_response(&error).encode_to_vec(),
@@ -348,15 +360,15 @@ impl Processor {
         let parts = ResponseParts {
             correlation_id: &reply.correlation_id,
             fingerprint: &reply.fingerprint,
+            source: &reply.source,
             recorded_at: reply.recorded_at,
             subject: reply.subject.as_deref(),
             response: &reply.response,
         };
-        let event =
-            response_event(&parts, &self.config.base_uri).map_err(|e| ProcessError::Corrupt {
-                coordinates: reply.correlation_id.clone(),
-                message: e.to_string(),
-            })?;
+        let event = response_event(&parts).map_err(|e| ProcessError::Corrupt {
+            coordinates: reply.correlation_id.clone(),
+            message: e.to_string(),
+        })?;
         let message = encode(&event);
         let record = FutureRecord::to(&self.config.responses_topic)
             .key(&reply.correlation_id)

@@ -552,8 +552,8 @@ async fn every_malformed_command_gets_one_invalid_argument_response() {
     assert!(total >= 50, "{total} cases");
 
     let event = lambda_event(records, &setup.brokers);
-    let report = setup
-        .processor()
+    let processor = setup.processor();
+    let report = processor
         .handle(&event, Instant::now() + Duration::from_secs(120))
         .await
         .expect("bad input never fails the batch");
@@ -599,4 +599,16 @@ async fn every_malformed_command_gets_one_invalid_argument_response() {
         "messages tell the cases apart: {}",
         distinct.len()
     );
+
+    // Delivered again, every refusal is re-published byte for byte.
+    let again = processor
+        .handle(&event, Instant::now() + Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!((again.replayed, again.executed), (total, 0));
+    let all = read_responses(&setup.brokers, &setup.responses, 2 * total).await;
+    for (key, copies) in by_correlation(&all) {
+        assert_eq!(copies.len(), 2, "{key}");
+        assert_eq!(copies[0].raw(), copies[1].raw(), "{key}");
+    }
 }

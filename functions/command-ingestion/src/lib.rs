@@ -70,7 +70,7 @@ impl From<StoreError> for Refusal {
                     error: error.to_domain(),
                 }
             }
-            StoreError::Fault(_) => {
+            StoreError::Fault(_) | StoreError::Misconfigured(_) => {
                 tracing::error!(error = %error, "storage fault");
                 Refusal {
                     status: 500,

@@ -25,6 +25,9 @@ use crate::Refusal;
 /// route.
 pub const MAX_COMMAND_BYTES: usize = 1_000_000 - 16 * 1024;
 
+/// Namespace of the correlation ids derived from transaction ids.
+const CORRELATION_NAMESPACE: uuid::Uuid = uuid::uuid!("8a3e6f0c-2d41-4b7a-9c15-6e0d9b2f4a87");
+
 /// Where async commands go, read once at cold start.
 #[derive(Debug, Clone)]
 pub struct SubmitConfig {
@@ -75,15 +78,27 @@ impl AsyncSubmit {
     }
 
     /// Publishes the transaction as a command; returns its correlation id
-    /// once the broker has it. A transaction without an id gets the
-    /// correlation id as its transaction id, so the command can never
-    /// commit twice.
+    /// once the broker has it.
+    ///
+    /// With a transaction id, the correlation id is derived from it, so a
+    /// client retrying after a timeout sends the same command under the
+    /// same correlation id and gets the one response. Without one, the
+    /// correlation id (random) becomes the transaction id, so the command
+    /// can never commit twice on its own.
     pub async fn submit(&self, transaction: &Transaction) -> Result<String, Refusal> {
-        let correlation_id = uuid::Uuid::new_v4().to_string();
         let mut request = transaction.to_request();
-        if request.transaction_id.is_empty() {
-            request.transaction_id = correlation_id.clone();
-        }
+        let correlation_id = match &transaction.transaction_id {
+            Some(id) => uuid::Uuid::new_v5(
+                &CORRELATION_NAMESPACE,
+                format!("{}\n{id}", request.database_name).as_bytes(),
+            )
+            .to_string(),
+            None => {
+                let id = uuid::Uuid::new_v4().to_string();
+                request.transaction_id = id.clone();
+                id
+            }
+        };
         let source = format!(
             "{}/databases/{}/transactions",
             self.config.base_uri, request.database_name
@@ -121,7 +136,10 @@ impl AsyncSubmit {
                 Err(Refusal::new(
                     503,
                     ErrorCode::Internal,
-                    format!("the command could not be queued ({error}); retry"),
+                    format!(
+                        "the broker did not confirm the command ({error}); it may still be \
+                         queued: retry with a transaction_id to be safe"
+                    ),
                 ))
             }
         }

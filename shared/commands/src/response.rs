@@ -40,6 +40,8 @@ pub struct ResponseParts<'a> {
     /// The command's fingerprint: with the correlation id, it names the
     /// response (`ce_id`).
     pub fingerprint: &'a [u8],
+    /// `ce_source` (see [`response_source`]).
+    pub source: &'a str,
     /// Milliseconds since the epoch (`ce_time`).
     pub recorded_at: i64,
     /// The database (`ce_subject`), when the command named a valid one.
@@ -50,10 +52,7 @@ pub struct ResponseParts<'a> {
 
 /// The response message; its key is the correlation id. Fails only if the
 /// recorded response does not decode.
-pub fn response_event(
-    parts: &ResponseParts<'_>,
-    base_uri: &str,
-) -> Result<Event, prost::DecodeError> {
+pub fn response_event(parts: &ResponseParts<'_>) -> Result<Event, prost::DecodeError> {
     let response = CommandResponse::decode(parts.response)?;
     let ce_type = match response.result {
         Some(command_response::Result::Error(_)) | None => FAILED,
@@ -74,7 +73,7 @@ pub fn response_event(
         .unwrap_or_default();
     let mut event = EventBuilderV10::new()
         .id(id.to_string())
-        .source(response_source(base_uri))
+        .source(parts.source)
         .ty(ce_type)
         .time(time)
         .build()
@@ -178,6 +177,7 @@ mod tests {
         ResponseParts {
             correlation_id: "c-1",
             fingerprint: &[1, 2, 3],
+            source: "https://x/async-commands",
             recorded_at: 1_705_314_600_123,
             subject,
             response,
@@ -193,9 +193,10 @@ mod tests {
             })),
         }
         .encode_to_vec();
-        let event = response_event(&parts(&ok, Some("orders")), "https://x/").unwrap();
+        let event = response_event(&parts(&ok, Some("orders"))).unwrap();
+        assert_eq!(response_source("https://x/"), "https://x/async-commands");
         let first = encode(&event);
-        let again = encode(&response_event(&parts(&ok, Some("orders")), "https://x/").unwrap());
+        let again = encode(&response_event(&parts(&ok, Some("orders"))).unwrap());
         assert_eq!(first, again);
         let header = |name: &str| {
             first
@@ -240,7 +241,7 @@ mod tests {
     fn errors_are_failed_responses_naming_the_field() {
         let error = Error::invalid_argument("events[0].source", "is required");
         let bytes = error_response(&error).encode_to_vec();
-        let event = response_event(&parts(&bytes, None), "https://x").unwrap();
+        let event = response_event(&parts(&bytes, None)).unwrap();
         assert_eq!(event.ty(), FAILED);
         assert_eq!(event.subject(), None);
         let received = ReceivedResponse::parse(Some(b"c-1"), &event).unwrap();

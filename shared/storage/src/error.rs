@@ -14,8 +14,13 @@ pub enum StoreError {
     /// Retrying is safe with a transaction id.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
-    /// Misconfiguration or corrupt data (missing table, undecodable item):
-    /// retrying will not help.
+    /// The deployment is wrong (no permission, no such table, bad
+    /// credentials): every request fails until an operator fixes it, and
+    /// then the same request succeeds.
+    #[error("storage misconfigured: {0}")]
+    Misconfigured(String),
+    /// Corrupt data or a request DynamoDB refuses as such: retrying the
+    /// same request will not help.
     #[error("storage fault: {0}")]
     Fault(String),
 }
@@ -35,6 +40,7 @@ impl StoreError {
                 None,
                 format!("storage unavailable, retry: {m}"),
             ),
+            StoreError::Misconfigured(m) => Error::internal(format!("storage misconfigured: {m}")),
             StoreError::Fault(m) => Error::internal(format!("storage fault: {m}")),
         }
     }
@@ -59,8 +65,29 @@ const TRANSIENT_CODES: [&str; 8] = [
     "LimitExceededException",
 ];
 
+/// DynamoDB error codes that mean the deployment is wrong.
+const CONFIGURATION_CODES: [&str; 9] = [
+    "AccessDeniedException",
+    "ResourceNotFoundException",
+    "UnrecognizedClientException",
+    "MissingAuthenticationTokenException",
+    "InvalidSignatureException",
+    "IncompleteSignature",
+    "ExpiredTokenException",
+    "KMSAccessDeniedException",
+    "KMSDisabledException",
+];
+
+/// Cancellation reasons of a transaction that mean "try again later".
+pub(crate) const TRANSIENT_REASONS: [&str; 3] = [
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    "TransactionConflict",
+];
+
 /// Classifies an SDK error: network trouble and throttling are transient,
-/// everything else is a fault.
+/// permission and resource errors are misconfiguration, everything else is
+/// a fault.
 pub(crate) fn classify<E, R>(operation: &str, err: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -75,6 +102,8 @@ where
             let message = service.err().message().unwrap_or("");
             if TRANSIENT_CODES.contains(&code) {
                 StoreError::Unavailable(format!("{operation}: {code}: {message}"))
+            } else if CONFIGURATION_CODES.contains(&code) {
+                StoreError::Misconfigured(format!("{operation}: {code}: {message}"))
             } else {
                 StoreError::Fault(format!("{operation}: {code}: {message}"))
             }

@@ -29,6 +29,9 @@ pub struct ReplySlot {
     /// Identifies the command's content, so that a correlation id reused for
     /// a different command can be told apart from a retry.
     pub fingerprint: Vec<u8>,
+    /// The response's `ce_source`, recorded so that a re-publication does
+    /// not depend on the configuration of the day.
+    pub source: String,
     /// How long the record lives (DynamoDB TTL): at least the retention of
     /// the commands topic, so that any re-delivery still finds it.
     pub ttl: Duration,
@@ -39,6 +42,8 @@ pub struct ReplySlot {
 pub struct Reply {
     pub correlation_id: String,
     pub fingerprint: Vec<u8>,
+    /// The response's `ce_source`.
+    pub source: String,
     /// When it was recorded, milliseconds since the epoch (the response's
     /// `ce_time`).
     pub recorded_at: i64,
@@ -59,6 +64,7 @@ impl Reply {
         Reply {
             correlation_id: slot.correlation_id.clone(),
             fingerprint: slot.fingerprint.clone(),
+            source: slot.source.clone(),
             recorded_at,
             subject: subject.map(str::to_owned),
             response: response.encode_to_vec(),
@@ -84,6 +90,7 @@ impl Reply {
                 "fp".to_owned(),
                 AttributeValue::B(self.fingerprint.clone().into()),
             ),
+            ("src".to_owned(), s(&self.source)),
             ("at".to_owned(), n(self.recorded_at)),
             (
                 "response".to_owned(),
@@ -111,6 +118,7 @@ impl Reply {
         Ok(Reply {
             correlation_id: get_s(item, "cid")?,
             fingerprint: bytes("fp")?,
+            source: get_s(item, "src")?,
             recorded_at: get_u64(item, "at")? as i64,
             subject: get_s(item, "subject").ok(),
             response: bytes("response")?,

@@ -180,7 +180,7 @@ impl Store {
                         None => Err(Error::already_exists(name.as_str()).into()),
                     }
                 }
-                _ => Err(classify("TransactWriteItems (create)", e)),
+                _ => Err(classify_transaction("TransactWriteItems (create)", e)),
             },
         }
     }
@@ -308,7 +308,7 @@ impl Store {
                     Some(reasons) if retryable_conflict(&reasons, 0) => {
                         backoff(attempt).await;
                     }
-                    _ => return Err(classify("TransactWriteItems (delete)", e)),
+                    _ => return Err(classify_transaction("TransactWriteItems (delete)", e)),
                 },
             }
         }
@@ -470,7 +470,7 @@ impl Store {
                             .filter(|h| h.is_active() && h.incarnation == head.incarnation);
                         contention_backoff(attempt, sent.elapsed()).await;
                     }
-                    _ => return Err(classify("TransactWriteItems (transact)", e)),
+                    _ => return Err(classify_transaction("TransactWriteItems (transact)", e)),
                 },
             }
         }
@@ -877,6 +877,26 @@ async fn contention_backoff(attempt: u32, round_trip: Duration) {
 }
 
 type Cancellation = Vec<Option<String>>;
+
+/// [`classify`], and a transaction cancelled for throttling or a conflict
+/// with another transaction is transient too.
+fn classify_transaction<R: std::fmt::Debug>(
+    operation: &str,
+    err: aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>,
+) -> StoreError {
+    match cancellation(&err) {
+        Some(reasons)
+            if reasons
+                .iter()
+                .flatten()
+                .any(|r| crate::error::TRANSIENT_REASONS.contains(&r.as_str())) =>
+        {
+            let reasons: Vec<&str> = reasons.iter().flatten().map(String::as_str).collect();
+            StoreError::Unavailable(format!("{operation}: cancelled: {}", reasons.join(", ")))
+        }
+        _ => classify(operation, err),
+    }
+}
 
 /// The per-item reasons of a cancelled transaction.
 fn cancellation<R>(

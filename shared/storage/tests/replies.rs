@@ -14,6 +14,7 @@ fn slot(id: &str, fingerprint: u8) -> ReplySlot {
     ReplySlot {
         correlation_id: id.to_owned(),
         fingerprint: vec![fingerprint; 16],
+        source: "https://x/async-commands".into(),
         ttl: Duration::from_secs(3600),
     }
 }
@@ -104,9 +105,9 @@ async fn the_first_recorded_reply_wins() {
 async fn a_crash_around_a_replying_commit_leaves_change_and_reply_together() {
     let store = store().await;
     let table = store.config().table_name.clone();
-    // A transact_replying makes three calls (head, condition-free so no
-    // chunk reads, then the write); crash after each.
-    for fail_after in 1..=3 {
+    // A condition-free transact_replying without a transaction id makes two
+    // calls (the head, then the write); crash after each.
+    for fail_after in 1..=2 {
         let name = new_db();
         store.create_database(&name).await.unwrap();
         let s = slot(&unique_id("crash"), 4);
@@ -135,6 +136,26 @@ async fn a_crash_around_a_replying_commit_leaves_change_and_reply_together() {
         }
         assert_eq!(store.get_database(&name).await.unwrap().revision, 1);
     }
+
+    // Create (one call) and delete (head, then the write) likewise.
+    let name = new_db();
+    let s = slot(&unique_id("crash-create"), 9);
+    let (crashing, _) = store_failing_after(&table, 1);
+    assert!(crashing.create_database_replying(&name, &s).await.is_err());
+    assert!(store.read_reply(&s.correlation_id).await.unwrap().is_some());
+    assert!(
+        store.get_database(&name).await.is_ok(),
+        "created with its reply"
+    );
+    for fail_after in 1..=2 {
+        let s = slot(&unique_id("crash-delete"), 10);
+        let (crashing, _) = store_failing_after(&table, fail_after);
+        let _ = crashing.delete_database_replying(&name, &s).await;
+        let reply = store.read_reply(&s.correlation_id).await.unwrap();
+        let exists = store.get_database(&name).await.is_ok();
+        assert_eq!(reply.is_some(), !exists, "crash after call {fail_after}");
+    }
+    assert!(store.get_database(&name).await.is_err(), "deleted once");
 }
 
 #[tokio::test]
@@ -172,4 +193,37 @@ async fn refusals_are_errors_for_the_caller_to_record() {
 
 fn unique_id(prefix: &str) -> String {
     evidentsource_local_servers::unique_name(prefix)
+}
+
+#[tokio::test]
+async fn throttled_or_conflicting_transactions_are_transient_and_record_nothing() {
+    let store = store().await;
+    let table = store.config().table_name.clone();
+    let name = new_db();
+    store.create_database(&name).await.unwrap();
+    for reasons in [
+        &["None", "ThrottlingError"][..],
+        &["ProvisionedThroughputExceeded", "None", "None"],
+        &["TransactionConflict", "None"],
+    ] {
+        let cancelling = store_cancelling_transactions(&table, reasons, 3);
+        let s = slot(&unique_id("cancelled"), 8);
+        let t = tx(
+            &name,
+            vec![event("1", "orders", None, "placed", 10)],
+            vec![],
+            "",
+        );
+        let outcomes = [
+            cancelling.create_database_replying(&new_db(), &s).await,
+            cancelling.transact_replying(&t, &s).await,
+            cancelling.delete_database_replying(&name, &s).await,
+        ];
+        for outcome in outcomes {
+            let e = outcome.unwrap_err();
+            assert!(e.is_transient(), "{reasons:?}: {e}");
+        }
+        assert_eq!(store.read_reply(&s.correlation_id).await.unwrap(), None);
+    }
+    assert_eq!(store.get_database(&name).await.unwrap().revision, 0);
 }

@@ -209,6 +209,28 @@ pub async fn read_records(brokers: &str, topic: &str, count: usize) -> Vec<Kafka
     records
 }
 
+/// Checks that the topic holds exactly `count` records.
+pub async fn assert_no_more_records(brokers: &str, topic: &str, count: usize) {
+    let consumer = consumer_from_start(brokers, topic);
+    let mut seen = 0;
+    loop {
+        let wait = if seen < count {
+            Duration::from_secs(20)
+        } else {
+            Duration::from_millis(1500)
+        };
+        match tokio::time::timeout(wait, consumer.recv()).await {
+            Ok(m) => {
+                m.unwrap();
+                seen += 1;
+                assert!(seen <= count, "{topic} holds more than {count} records");
+            }
+            Err(_) => break,
+        }
+    }
+    assert_eq!(seen, count, "{topic}");
+}
+
 /// The Lambda event Lambda's self-managed Kafka event source would send.
 pub fn lambda_event(records: Vec<KafkaRecord>, brokers: &str) -> KafkaEvent {
     kafka_event(records, &EventSource::SelfManaged, brokers)

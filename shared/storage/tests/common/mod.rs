@@ -176,3 +176,84 @@ pub fn tx(
     )
     .unwrap()
 }
+
+/// A second store on the same table whose `TransactWriteItems` calls never
+/// reach the table: a local stub answers each with a
+/// `TransactionCanceledException` giving `reasons` (e.g. `ThrottlingError`),
+/// which moto, serializing every request, never produces. Other calls go to
+/// moto as usual.
+pub fn store_cancelling_transactions(table: &str, reasons: &[&str], max_attempts: u32) -> Store {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stub = format!("http://{}", listener.local_addr().unwrap());
+    let reasons: Vec<String> = reasons
+        .iter()
+        .map(|r| format!(r#"{{"Code":"{r}","Message":"injected"}}"#))
+        .collect();
+    let body = format!(
+        r#"{{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","message":"Transaction cancelled (injected)","CancellationReasons":[{}]}}"#,
+        reasons.join(",")
+    );
+    std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut request = vec![0; length];
+            let _ = reader.read_exact(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let base = dynamodb_client(&shared().dynamodb_endpoint);
+    let config = base
+        .config()
+        .to_builder()
+        .interceptor(RedirectTransactions { to: stub })
+        .build();
+    let mut store_config = StoreConfig::new(table);
+    store_config.max_attempts = max_attempts;
+    Store::new(aws_sdk_dynamodb::Client::from_conf(config), store_config)
+}
+
+#[derive(Debug)]
+struct RedirectTransactions {
+    to: String,
+}
+
+impl Intercept for RedirectTransactions {
+    fn name(&self) -> &'static str {
+        "RedirectTransactions"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut<
+            '_,
+        >,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let request = context.request_mut();
+        let is_transaction = request
+            .headers()
+            .get("x-amz-target")
+            .is_some_and(|t| t.ends_with(".TransactWriteItems"));
+        if is_transaction {
+            request.set_uri(format!("{}/", self.to))?;
+        }
+        Ok(())
+    }
+}
