@@ -4,14 +4,17 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
+VENV_SAM ?= .venv-sam
 CARGO ?= cargo
 
-.PHONY: help venv build test fmt lint ci demo check-linkage clean-venv
+.PHONY: help venv venv-sam build test template-check sam-build fmt lint ci demo check-linkage clean-venv
 
 help:
 	@echo "make test   - install the local servers (venv) and run every test, unit and integration"
 	@echo "make demo   - the whole suite on this machine (arrives with the local-stack issue)"
 	@echo "make lint   - rustfmt check and clippy with -D warnings"
+	@echo "make template-check - translate and lint template.yaml, check its IAM policies (offline)"
+	@echo "make sam-build - sam build: the four arm64 Lambda bootstraps, with their sizes and linkage"
 	@echo "make check-linkage - release-build the Lambda binaries, show their shared libraries"
 	@echo "make ci     - what CI runs (.ci/run)"
 
@@ -26,12 +29,35 @@ $(VENV)/.installed: scripts/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
 	@touch $@
 
+# Deploy tooling apart from .venv: aws-sam-cli pins other boto3 versions
+# than moto.
+venv-sam: $(VENV_SAM)/.installed
+
+$(VENV_SAM)/.installed: scripts/requirements-sam.txt
+	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found"; exit 1; }
+	$(PYTHON) -m venv $(VENV_SAM)
+	$(VENV_SAM)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(VENV_SAM)/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-sam.txt
+	@touch $@
+
 build:
 	$(CARGO) build --workspace --all-targets --locked
 
+# Offline: SAM translation + cfn-lint, sam validate --lint, IAM assertions.
+template-check: venv-sam
+	SAM_CLI_TELEMETRY=0 $(VENV_SAM)/bin/python scripts/check_template.py
+
+# sam build with cargo-lambda (zig cross-builds arm64); librdkafka's own
+# configure script only reads CC, hence the zig wrapper for it.
+sam-build: venv-sam
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(CURDIR)/$(VENV_SAM)/bin:$$PATH" CC="$(CURDIR)/scripts/zig-cc-aarch64.sh" CXX="$(CURDIR)/scripts/zig-cxx-aarch64.sh" HOST_CC=cc HOST_CXX=c++ \
+		SAM_CLI_TELEMETRY=0 sam build
+	bash scripts/check-linkage.sh --bootstraps .aws-sam/build
+
 # One moto and one tansu for the whole run (with-local-servers), so every
 # test binary shares them; each test uses its own table and topic names.
-test: venv build
+test: venv template-check build
 	@mkdir -p .local
 	set -o pipefail; $(CARGO) run --locked --quiet -p evidentsource-local-servers --bin with-local-servers -- \
 		$(CARGO) test --workspace --locked 2>&1 | tee .local/test.log
