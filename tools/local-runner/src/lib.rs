@@ -5,3 +5,4 @@
 //! machines without I/O, so that they can be tested exactly.
 
 pub mod stream_source;
+pub mod template;
