@@ -7,7 +7,7 @@
 
 use aws_lambda_events::kafka::KafkaRecord;
 use base64::{Engine, engine::general_purpose::STANDARD};
-use evidentsource_cloudevents_kafka::{AttributesReader, Data, decode};
+use evidentsource_cloudevents_kafka::{AttributesReader, Data, LambdaRecordParts, decode};
 use evidentsource_commands::{Command, CommandRequest, fingerprint_of_bytes};
 use evidentsource_domain::{Error, Limits};
 
@@ -39,12 +39,7 @@ impl Incoming {
     pub fn read(topic: &str, record: &KafkaRecord, limits: &Limits) -> Incoming {
         let topic = record.topic.as_deref().unwrap_or(topic);
         let coordinates = format!("{topic}-{}-{}", record.partition, record.offset);
-        let headers: Vec<(String, Vec<u8>)> = record
-            .headers
-            .iter()
-            .flat_map(|h| h.iter())
-            .map(|(k, v)| (k.clone(), v.iter().map(|b| *b as u8).collect()))
-            .collect();
+        let headers = LambdaRecordParts::headers_of(record);
         let header = |name: &str| {
             headers
                 .iter()

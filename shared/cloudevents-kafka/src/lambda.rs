@@ -29,17 +29,22 @@ impl LambdaRecordParts {
                 })
                 .transpose()
         };
-        let headers = record
+        Ok(LambdaRecordParts {
+            key: b64("key", &record.key)?,
+            value: b64("value", &record.value)?,
+            headers: Self::headers_of(record),
+        })
+    }
+
+    /// The record's headers as bytes, in order: they never fail to decode,
+    /// so a handler can read them even when key or value is not base64.
+    pub fn headers_of(record: &KafkaRecord) -> Vec<(String, Vec<u8>)> {
+        record
             .headers
             .iter()
             .flat_map(|h| h.iter())
             .map(|(k, v)| (k.clone(), v.iter().map(|b| *b as u8).collect()))
-            .collect();
-        Ok(LambdaRecordParts {
-            key: b64("key", &record.key)?,
-            value: b64("value", &record.value)?,
-            headers,
-        })
+            .collect()
     }
 
     /// The first value of a header, if present (raw bytes).
