@@ -15,7 +15,7 @@ mod command;
 mod response;
 
 pub use command::{
-    CREATE_DATABASE, Command, CommandRequest, DELETE_DATABASE, TRANSACT, content_kind,
+    CREATE_DATABASE, Command, CommandRequest, ContentKind, DELETE_DATABASE, TRANSACT, content_kind,
     fingerprint_of_bytes,
 };
 pub use response::{

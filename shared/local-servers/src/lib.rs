@@ -78,26 +78,37 @@ impl LocalServers {
 
     /// Uses the servers named in the environment, starting whichever is not.
     pub fn from_env_or_start() -> Result<Self, Error> {
-        let dynamodb = std::env::var(DYNAMODB_ENDPOINT_VAR)
-            .ok()
-            .filter(|v| !v.is_empty());
-        let kafka = std::env::var(KAFKA_BROKERS_VAR)
-            .ok()
-            .filter(|v| !v.is_empty());
+        let named = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
+        Self::use_or_start(
+            named(DYNAMODB_ENDPOINT_VAR),
+            None,
+            named(KAFKA_BROKERS_VAR),
+            None,
+        )
+    }
+
+    /// Uses the given servers; starts moto (on `dynamodb_port`, or a free
+    /// port) when no DynamoDB endpoint is given, and tansu likewise.
+    pub fn use_or_start(
+        dynamodb_endpoint: Option<String>,
+        dynamodb_port: Option<u16>,
+        kafka_brokers: Option<String>,
+        kafka_port: Option<u16>,
+    ) -> Result<Self, Error> {
         let mut processes = Vec::new();
-        let dynamodb_endpoint = match dynamodb {
+        let dynamodb_endpoint = match dynamodb_endpoint {
             Some(endpoint) => endpoint,
             None => {
-                let moto = process::start_moto(&Venv::locate()?, None)?;
+                let moto = process::start_moto(&Venv::locate()?, dynamodb_port)?;
                 let endpoint = format!("http://127.0.0.1:{}", moto.port());
                 processes.push(moto);
                 endpoint
             }
         };
-        let kafka_brokers = match kafka {
+        let kafka_brokers = match kafka_brokers {
             Some(brokers) => brokers,
             None => {
-                let tansu = process::start_tansu(&Venv::locate()?, None)?;
+                let tansu = process::start_tansu(&Venv::locate()?, kafka_port)?;
                 let brokers = format!("127.0.0.1:{}", tansu.port());
                 processes.push(tansu);
                 brokers
@@ -108,6 +119,11 @@ impl LocalServers {
             kafka_brokers,
             processes,
         })
+    }
+
+    /// The servers this value started (to report their PIDs and logs).
+    pub fn processes(&self) -> &[ServerProcess] {
+        &self.processes
     }
 
     /// Whether this value started (and will stop) any server.

@@ -25,6 +25,11 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// `moto` or `tansu`.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }

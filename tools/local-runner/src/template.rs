@@ -15,11 +15,17 @@ pub struct KafkaSettings {
 }
 
 /// Both event sources, as the template sets them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventSources {
     pub stream: StreamSettings,
     pub stream_window: Duration,
+    /// The stream source's `FilterCriteria` patterns (JSON).
+    pub stream_filters: Vec<String>,
     pub kafka: KafkaSettings,
+    /// The functions' `Timeout`s: each invocation's deadline.
+    pub ingestion_timeout: Duration,
+    pub publisher_timeout: Duration,
+    pub async_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +62,10 @@ impl EventSources {
                 .as_i64()
                 .ok_or_else(|| format!("{key} is not a number"))
         };
+        let seconds = |resource: &str| -> Result<Duration, String> {
+            let t = int(props(resource)?, "Timeout").map_err(|e| format!("{resource}: {e}"))?;
+            Ok(Duration::from_secs(t.max(1) as u64))
+        };
         let stream = props("StreamPublisherEventSource")?;
         let kafka = props("AsyncCommandsSelfManagedSource")?;
         Ok(EventSources {
@@ -69,10 +79,25 @@ impl EventSources {
             stream_window: Duration::from_secs(
                 int(stream, "MaximumBatchingWindowInSeconds")? as u64
             ),
+            stream_filters: match stream["FilterCriteria"]["Filters"].as_vec() {
+                None => Vec::new(),
+                Some(filters) => filters
+                    .iter()
+                    .map(|f| {
+                        f["Pattern"]
+                            .as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| "a FilterCriteria filter has no Pattern".to_owned())
+                    })
+                    .collect::<Result<_, _>>()?,
+            },
             kafka: KafkaSettings {
                 batch_size: int(kafka, "BatchSize")? as usize,
                 window: Duration::from_secs(int(kafka, "MaximumBatchingWindowInSeconds")? as u64),
             },
+            ingestion_timeout: seconds("CommandIngestionFunction")?,
+            publisher_timeout: seconds("StreamPublisherFunction")?,
+            async_timeout: seconds("AsyncCommandsFunction")?,
         })
     }
 }
@@ -94,6 +119,11 @@ mod tests {
             }
         );
         assert_eq!(sources.stream_window, Duration::ZERO);
+        assert_eq!(sources.stream_filters.len(), 1);
+        assert!(sources.stream_filters[0].contains("head"));
+        assert_eq!(sources.ingestion_timeout, Duration::from_secs(15));
+        assert_eq!(sources.publisher_timeout, Duration::from_secs(60));
+        assert_eq!(sources.async_timeout, Duration::from_secs(120));
         assert_eq!(
             sources.kafka,
             KafkaSettings {
@@ -105,6 +135,10 @@ mod tests {
 
     #[test]
     fn names_what_is_missing() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+        let full = std::fs::read_to_string(path).unwrap();
+        let e = EventSources::parse(&full.replace("      Timeout: 60\n", "")).unwrap_err();
+        assert!(e.contains("StreamPublisherFunction: Timeout"), "{e}");
         let e = EventSources::parse("Resources: {}").unwrap_err();
         assert!(e.contains("StreamPublisherEventSource"), "{e}");
         let e = EventSources::parse(

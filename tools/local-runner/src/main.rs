@@ -1,0 +1,420 @@
+//! `local-runner [-- COMMAND [ARGS...]]`
+//!
+//! Starts moto and tansu (unless `DYNAMODB_ENDPOINT` / `KAFKA_BROKERS` name
+//! running servers), creates the table and the four topics, and runs the
+//! three functions as AWS wires them: the HTTP API on 127.0.0.1, the
+//! DynamoDB stream into the publisher, the commands topic into the async
+//! commands function. Once everything is up it writes `.local/stack.env`.
+//!
+//! Without a command it runs until Ctrl-C (or SIGTERM). With one, it runs
+//! COMMAND with the stack's variables set, then stops and exits with
+//! COMMAND's status. Either way it stops everything it started.
+
+use std::{process::ExitCode, sync::Arc, time::Duration};
+
+use aws_config::BehaviorVersion;
+use evidentsource_admin::{Admin, Created, recommended};
+use evidentsource_async_commands::{Processor, ProcessorConfig};
+use evidentsource_command_ingestion::{
+    App,
+    submit::{AsyncSubmit, SubmitConfig},
+};
+use evidentsource_dynamodb_stream::StreamReader;
+use evidentsource_kafka_config::{KafkaContext, KafkaSettings};
+use evidentsource_kafka_event_source::EventSource;
+use evidentsource_local_runner::{
+    Shutdown,
+    api::{self, Gateway},
+    filter::Filters,
+    kafka_poller::KafkaSource,
+    stack::{StackInfo, StackSettings, ensure_table, read_env_file, wait_until},
+    stream_poller::StreamSource,
+    stream_source::Outcome,
+    template::EventSources,
+};
+use evidentsource_local_servers::LocalServers;
+use evidentsource_storage::{StorageEnv, Store, StoreConfig, dynamodb_client};
+use evidentsource_stream_publisher::{Publisher, PublisherConfig};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Time kept back from a function's deadline, as in the functions' mains.
+const MARGIN: Duration = Duration::from_millis(1500);
+/// How long the loops get to finish their invocation when stopping.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+type Failure = Box<dyn std::error::Error>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match args.split_first() {
+        None => None,
+        Some((dashes, rest)) if dashes == "--" && !rest.is_empty() => Some(rest.to_vec()),
+        _ => {
+            eprintln!("usage: local-runner [-- COMMAND [ARGS...]]");
+            return ExitCode::from(2);
+        }
+    };
+    match start(command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("local-runner: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Everything before the async runtime: settings, the API's port, the
+/// servers, and the environment the functions read.
+fn start(command: Option<Vec<String>>) -> Result<ExitCode, Failure> {
+    let settings = StackSettings::from_env()?;
+    let sources = EventSources::from_template(&settings.template)?;
+    let filters = Filters::parse(&sources.stream_filters)?;
+    // Bound first: the API's address is part of BASE_URI.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", settings.api_port.unwrap_or(0)))
+        .map_err(|e| format!("API port: {e}"))?;
+    listener.set_nonblocking(true)?;
+    let api_url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+    let servers = LocalServers::use_or_start(
+        settings.dynamodb_endpoint.clone(),
+        settings.dynamodb_port,
+        settings.kafka_brokers.clone(),
+        settings.kafka_port,
+    )?;
+    let info = StackInfo {
+        api_url,
+        kafka_brokers: servers.kafka_brokers.clone(),
+        dynamodb_endpoint: servers.dynamodb_endpoint.clone(),
+        table_name: settings.table_name.clone(),
+        topics: settings.topics.clone(),
+    };
+    set_function_env(&info, command.is_some());
+    lambda_http::tracing::init_default_subscriber_with_writer(std::io::stderr);
+    let runtime = tokio::runtime::Runtime::new()?;
+    let code = runtime.block_on(run(
+        settings, sources, filters, listener, &servers, &info, command,
+    ));
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    drop(servers);
+    code
+}
+
+/// The variables the functions read in AWS, pointed at the local stack.
+fn set_function_env(info: &StackInfo, quiet: bool) {
+    let mut vars: Vec<(&str, String)> = info
+        .vars()
+        .into_iter()
+        .filter(|(k, _)| *k != "API_URL")
+        .collect();
+    let keep = |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| default.to_owned());
+    vars.push(("BASE_URI", keep("BASE_URI", &info.api_url)));
+    vars.push(("AWS_REGION", keep("AWS_REGION", "us-east-1")));
+    // moto takes any credentials; fixed ones keep real keys from being
+    // used (and signed with) against the local servers.
+    vars.push(("AWS_ACCESS_KEY_ID", "local".to_owned()));
+    vars.push(("AWS_SECRET_ACCESS_KEY", "local".to_owned()));
+    if quiet {
+        vars.push(("RUST_LOG", keep("RUST_LOG", "warn")));
+    }
+    // SAFETY: called before the async runtime and any Kafka or AWS client
+    // exist; the only other thread (the server spawner) does not read the
+    // environment outside std's own lock.
+    unsafe {
+        std::env::remove_var("AWS_SESSION_TOKEN");
+        std::env::remove_var("AWS_PROFILE");
+        for (k, v) in vars {
+            std::env::set_var(k, v);
+        }
+    }
+}
+
+async fn run(
+    settings: StackSettings,
+    sources: EventSources,
+    filters: Filters,
+    listener: std::net::TcpListener,
+    servers: &LocalServers,
+    info: &StackInfo,
+    command: Option<Vec<String>>,
+) -> Result<ExitCode, Failure> {
+    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let storage = StorageEnv::from_env()?;
+    let dynamodb = dynamodb_client(&storage).await;
+    let stream_arn = ensure_table(&dynamodb, &storage.table_name).await?;
+
+    let (kafka, context) = KafkaSettings::from_env()?.resolve(&aws).await?;
+    let admin = Admin::new(&kafka, context)?;
+    for created in admin
+        .create(&recommended(&settings.topics, settings.partitions, 1))
+        .await?
+    {
+        if let Created::Created(topic) = created {
+            tracing::info!(topic, "topic created");
+        }
+    }
+
+    // The three functions, built as their main.rs builds them.
+    let mut app = App::new(Store::new(
+        dynamodb.clone(),
+        StoreConfig::new(&storage.table_name),
+    ));
+    if let Some(config) = SubmitConfig::from_env()? {
+        let (kafka, context) = config.kafka.clone().resolve(&aws).await?;
+        app = app.with_async_submit(AsyncSubmit::new(SubmitConfig { kafka, ..config }, context)?);
+    }
+    let app = Arc::new(app);
+    let config = PublisherConfig::from_env()?;
+    let (kafka, context) = config.kafka.clone().resolve(&aws).await?;
+    let publisher = Arc::new(Publisher::new(
+        PublisherConfig { kafka, ..config },
+        context,
+    )?);
+    let config = ProcessorConfig::from_env()?;
+    let (kafka, context) = config.kafka.clone().resolve(&aws).await?;
+    let processor = Arc::new(Processor::new(
+        ProcessorConfig {
+            kafka: kafka.clone(),
+            ..config
+        },
+        Store::new(dynamodb.clone(), StoreConfig::new(&storage.table_name)),
+        context,
+    )?);
+
+    // The event sources.
+    let streams = aws_sdk_dynamodbstreams::Client::from_conf(
+        aws_sdk_dynamodbstreams::config::Builder::from(&aws)
+            .endpoint_url(&info.dynamodb_endpoint)
+            .build(),
+    );
+    let region = aws.region().map(|r| r.to_string()).unwrap_or_default();
+    let reader = StreamReader::open(streams, &stream_arn, &region).await?;
+    let mut consumer_config = kafka.client_config();
+    consumer_config
+        .set("group.id", &settings.consumer_group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        // tansu admits a member in about half the session timeout.
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "1000");
+    let consumer: Arc<StreamConsumer<KafkaContext>> =
+        Arc::new(consumer_config.create_with_context(KafkaContext::default())?);
+    consumer.subscribe(&[settings.topics.async_commands.as_str()])?;
+
+    let (stop, shutdown) = Shutdown::new();
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(api::serve(
+        tokio::net::TcpListener::from_std(listener)?,
+        app,
+        Gateway {
+            function_timeout: sources.ingestion_timeout,
+        },
+        shutdown.receiver(),
+    )));
+    let stream_source = StreamSource {
+        reader,
+        settings: sources.stream,
+        window: sources.stream_window,
+        filters,
+    };
+    let publisher_timeout = sources.publisher_timeout;
+    tasks.push(tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            let totals = stream_source
+                .run(
+                    move |event| {
+                        let publisher = publisher.clone();
+                        async move {
+                            let deadline = tokio::time::Instant::now()
+                                + publisher_timeout.saturating_sub(MARGIN);
+                            match tokio::time::timeout(
+                                publisher_timeout,
+                                publisher.handle(&event, deadline),
+                            )
+                            .await
+                            {
+                                Ok(Ok(response)) => Outcome::Returned(response),
+                                Ok(Err(e)) => {
+                                    tracing::warn!(error = %e, "stream publisher failed");
+                                    Outcome::Failed
+                                }
+                                Err(_) => {
+                                    tracing::warn!("stream publisher timed out");
+                                    Outcome::Failed
+                                }
+                            }
+                        }
+                    },
+                    shutdown,
+                )
+                .await;
+            tracing::info!(?totals, "stream event source stopped");
+        }
+    }));
+    let kafka_source = KafkaSource {
+        consumer: consumer.clone(),
+        settings: sources.kafka,
+        source: EventSource::SelfManaged,
+        bootstrap_servers: info.kafka_brokers.clone(),
+    };
+    let async_timeout = sources.async_timeout;
+    tasks.push(tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            let totals = kafka_source
+                .run(
+                    move |event| {
+                        let processor = processor.clone();
+                        async move {
+                            let deadline =
+                                tokio::time::Instant::now() + async_timeout.saturating_sub(MARGIN);
+                            match tokio::time::timeout(
+                                async_timeout,
+                                processor.handle(&event, deadline),
+                            )
+                            .await
+                            {
+                                Ok(Ok(report)) => {
+                                    tracing::info!(?report, "batch handled");
+                                    Ok(())
+                                }
+                                Ok(Err(e)) => Err(e.to_string()),
+                                Err(_) => Err("timed out".to_owned()),
+                            }
+                        }
+                    },
+                    shutdown,
+                )
+                .await;
+            tracing::info!(?totals, "Kafka event source stopped");
+        }
+    }));
+
+    // Up once the commands consumer has its partitions.
+    let joined = wait_until(Duration::from_secs(60), || {
+        consumer.assignment().is_ok_and(|a| a.count() > 0)
+    })
+    .await;
+    if !joined {
+        return Err("the async commands consumer got no partitions within 60 s".into());
+    }
+    info.write(&settings.env_file)
+        .map_err(|e| format!("{}: {e}", settings.env_file.display()))?;
+
+    let code = match command {
+        None => {
+            print_banner(info, servers, &settings);
+            wait_for_signal().await;
+            eprintln!("local-runner: stopping");
+            ExitCode::SUCCESS
+        }
+        Some(command) => {
+            let (program, args) = command.split_first().ok_or("no command")?;
+            let mut child = tokio::process::Command::new(program)
+                .args(args)
+                .envs(info.vars())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| format!("{program}: {e}"))?;
+            tokio::select! {
+                status = child.wait() => {
+                    let status = status?;
+                    ExitCode::from(status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1))
+                }
+                _ = wait_for_signal() => {
+                    eprintln!("local-runner: stopping {program}");
+                    ExitCode::from(130)
+                }
+            }
+        }
+    };
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(STOP_GRACE, futures_join(tasks)).await;
+    // Gone with the stack, unless another runner has written it since.
+    if read_env_file(&settings.env_file).is_ok_and(|vars| {
+        vars.iter()
+            .any(|(k, v)| k == "API_URL" && *v == info.api_url)
+    }) {
+        let _ = std::fs::remove_file(&settings.env_file);
+    }
+    Ok(code)
+}
+
+async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
+async fn wait_for_signal() {
+    let mut term = signal(SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}
+
+fn print_banner(info: &StackInfo, servers: &LocalServers, settings: &StackSettings) {
+    let started = |name: &str| {
+        servers
+            .processes()
+            .iter()
+            .find(|p| p.name() == name)
+            .map(|p| format!("{name}, log {}", p.log_path().display()))
+            .unwrap_or_else(|| "yours".to_owned())
+    };
+    let t = &info.topics;
+    let env = settings.env_file.display();
+    println!(
+        r#"
+EvidentSource is running locally (Ctrl-C stops everything).
+
+  HTTP API       {api}
+  DynamoDB       {ddb}   ({moto}; table {table})
+  Kafka          {kafka}   ({tansu})
+  Topics         {events} (database events)
+                 {commands} -> {responses} (async commands)
+                 {proposals}
+  Stack          {env}
+
+In another terminal:
+
+  set -a; . {env}; set +a
+  curl -s -X POST "$API_URL/databases" -H 'content-type: application/json' -d '{{"name": "accounts"}}'
+  curl -s -X POST "$API_URL/databases/accounts/transactions" -H 'content-type: application/json' -d '{{
+    "transaction_id": "open-42",
+    "events": [{{"specversion": "1.0", "id": "e-1", "source": "https://example.com/bank/accounts",
+                "type": "com.bank.account-opened", "subject": "account-42", "data": {{"owner": "Ada"}}}}],
+    "conditions": [{{"selector": {{"subject_equals": "account-42"}}, "max": 0}}]}}'
+  curl -s -X POST "$API_URL/databases/accounts/transactions?mode=async" -H 'content-type: application/json' -d '{{
+    "events": [{{"specversion": "1.0", "id": "e-2", "source": "https://example.com/bank/accounts",
+                "type": "com.bank.deposited", "subject": "account-42", "data": {{"amount": 10}}}}]}}'
+  curl -s "$API_URL/databases/accounts"
+  curl -s "$API_URL/databases/accounts/events?from=1&to=100"
+  curl -s -X DELETE "$API_URL/databases/accounts"
+
+Watch the database events as a consumer sees them:
+
+  set -a; . {env}; set +a; cargo run -q -p evidentsource-database-events-consumer
+
+Run the demo scenario against this stack:
+
+  cargo run -q -p evidentsource-local-runner --bin demo
+"#,
+        api = info.api_url,
+        ddb = info.dynamodb_endpoint,
+        moto = started("moto"),
+        table = info.table_name,
+        kafka = info.kafka_brokers,
+        tansu = started("tansu"),
+        events = t.database_events,
+        commands = t.async_commands,
+        responses = t.async_responses,
+        proposals = t.transaction_proposals,
+    );
+}
