@@ -6,12 +6,14 @@ PYTHON ?= python3
 VENV ?= .venv
 VENV_SAM ?= .venv-sam
 CARGO ?= cargo
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: help venv venv-sam build test template-check sam-build fmt lint ci demo check-linkage clean-venv
+.PHONY: help venv venv-sam build test template-check sam-build fmt lint ci demo dev runner check-linkage clean-venv
 
 help:
-	@echo "make test   - install the local servers (venv) and run every test, unit and integration"
-	@echo "make demo   - the whole suite on this machine (arrives with the local-stack issue)"
+	@echo "make demo   - the whole suite on this machine and a scripted scenario through it; exit 0 if right"
+	@echo "make test   - install the local servers (venv) and run every test, unit and integration (incl. the demo)"
+	@echo "make dev    - the whole suite on this machine until Ctrl-C, with copy-paste examples"
 	@echo "make lint   - rustfmt check and clippy with -D warnings"
 	@echo "make template-check - translate and lint template.yaml, check its IAM policies (offline)"
 	@echo "make sam-build - sam build: the four arm64 Lambda bootstraps, with their sizes and linkage"
@@ -78,8 +80,20 @@ lint:
 ci:
 	bash .ci/run
 
-demo:
-	@echo "make demo arrives with the local-stack issue (local runner + scripted scenario)."; exit 2
+runner:
+	$(CARGO) build --locked -p evidentsource-local-runner --bins -p evidentsource-database-events-consumer
+
+# moto + tansu + table + topics + the three functions behind their event
+# sources (tools/local-runner), then the scenario (the `demo` binary)
+# through the HTTP API and the topics only. The runner stops everything it
+# started when the scenario ends, also when it fails.
+demo: venv runner
+	$(TARGET_DIR)/debug/local-runner -- $(TARGET_DIR)/debug/demo
+
+# The same stack in the foreground until Ctrl-C; .local/stack.env says
+# where it is.
+dev: venv runner
+	$(TARGET_DIR)/debug/local-runner
 
 clean-venv:
 	rm -rf $(VENV)

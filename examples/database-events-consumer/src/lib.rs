@@ -16,6 +16,10 @@ use rdkafka::{
     message::{BorrowedMessage, Headers},
 };
 
+/// How long `--exit-when-idle` waits for the first message (a consumer
+/// group's join included).
+const FIRST_MESSAGE_WAIT: Duration = Duration::from_secs(30);
+
 /// Per-database state a consumer keeps to notice gaps and duplicates.
 #[derive(Debug, Default)]
 pub struct SequenceTracker {
@@ -175,7 +179,16 @@ where
         if max.is_some_and(|m| count >= m) {
             return Ok(problems);
         }
-        let message = match idle {
+        // Joining a consumer group takes a while: the idle clock starts
+        // with the first message.
+        let wait = idle.map(|idle| {
+            if count == 0 {
+                idle.max(FIRST_MESSAGE_WAIT)
+            } else {
+                idle
+            }
+        });
+        let message = match wait {
             Some(idle) => match tokio::time::timeout(idle, consumer.recv()).await {
                 Ok(m) => m,
                 Err(_) => return Ok(problems),

@@ -209,6 +209,10 @@ fn spawn_tied_to_this_process(cmd: Command) -> std::io::Result<Child> {
             .name("local-servers-spawner".into())
             .spawn(move || {
                 for (mut cmd, reply) in rx {
+                    // Out of the terminal's process group: Ctrl-C reaches
+                    // the owner, which stops the servers once its own work
+                    // is done (and if it dies, PDEATHSIG kills them).
+                    cmd.process_group(0);
                     // SAFETY: prctl is async-signal-safe; nothing else runs
                     // between fork and exec.
                     unsafe {

@@ -10,7 +10,7 @@
 //! COMMAND with the stack's variables set, then stops and exits with
 //! COMMAND's status. Either way it stops everything it started.
 
-use std::{process::ExitCode, sync::Arc, time::Duration};
+use std::{path::Path, process::ExitCode, sync::Arc, time::Duration};
 
 use aws_config::BehaviorVersion;
 use evidentsource_admin::{Admin, Created, recommended};
@@ -369,7 +369,18 @@ fn print_banner(info: &StackInfo, servers: &LocalServers, settings: &StackSettin
             .unwrap_or_else(|| "yours".to_owned())
     };
     let t = &info.topics;
-    let env = settings.env_file.display();
+    // Relative to where the user is, when it is below.
+    let env_file = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| {
+            settings
+                .env_file
+                .strip_prefix(cwd)
+                .ok()
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or_else(|| settings.env_file.clone());
+    let env = env_file.display();
     println!(
         r#"
 EvidentSource is running locally (Ctrl-C stops everything).

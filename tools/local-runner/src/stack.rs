@@ -78,6 +78,7 @@ impl StackSettings {
                 })?,
         };
         let root = workspace_root();
+        let root = root.canonicalize().unwrap_or(root);
         Ok(StackSettings {
             api_port: port("EVIDENTSOURCE_API_PORT")?,
             dynamodb_port: port("EVIDENTSOURCE_DYNAMODB_PORT")?,

@@ -18,6 +18,9 @@ use crate::{
 /// shard about four times a second).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
+/// GetRecords' largest page.
+const READ_LIMIT: i32 = 1000;
+
 /// What the source did, for logs and tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct StreamTotals {
@@ -49,8 +52,9 @@ impl StreamSource {
         let mut read_failures = 0u32;
         while !shutdown.is_set() {
             if batcher.room() > 0 {
-                let limit = batcher.room().clamp(1, 1000) as i32;
-                match self.reader.poll(limit).await {
+                // A full GetRecords page, as Lambda reads: filtering may
+                // drop most of it, and the batcher cuts batches.
+                match self.reader.poll(READ_LIMIT).await {
                     Ok(records) => {
                         read_failures = 0;
                         for record in records {

@@ -458,3 +458,135 @@ pub fn check_sequence(verdict: &mut Verdict, seen: &[Seen], batches: &[Batch]) {
         "each batch on the topic is the one the API / the async response reported (id, basis, revision, count)",
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use evidentsource_proto::{BatchSummary, Database};
+
+    use super::*;
+
+    fn created(id: &str) -> Seen {
+        let db = Database {
+            name: "d".into(),
+            ..Default::default()
+        };
+        seen(id, None, None, ReceivedBody::Created(db), b"c")
+    }
+
+    fn transacted(id: &str, basis: u64, revision: u64, value: &[u8]) -> Seen {
+        let summary = BatchSummary {
+            id: format!("batch-{revision}"),
+            database: "d".into(),
+            basis,
+            revision,
+            event_count: 1,
+            recorded_time: None,
+        };
+        seen(
+            id,
+            Some(revision),
+            Some(basis),
+            ReceivedBody::Transacted(summary),
+            value,
+        )
+    }
+
+    fn seen(
+        id: &str,
+        revision: Option<u64>,
+        basis: Option<u64>,
+        body: ReceivedBody,
+        value: &[u8],
+    ) -> Seen {
+        Seen {
+            event: Ok(ReceivedDatabaseEvent {
+                database: "d".into(),
+                id: id.into(),
+                time: None,
+                revision,
+                basis,
+                body,
+            }),
+            key: b"d".to_vec(),
+            value: value.to_vec(),
+        }
+    }
+
+    fn batch(basis: u64, revision: u64) -> Batch {
+        Batch {
+            id: format!("batch-{revision}"),
+            basis,
+            revision,
+            event_count: 1,
+        }
+    }
+
+    fn deleted() -> Seen {
+        seen("x", None, None, ReceivedBody::Deleted, b"")
+    }
+
+    fn verdict(seen: &[Seen]) -> Verdict {
+        let mut v = Verdict::default();
+        let batches = [batch(0, 2), batch(2, 3), batch(3, 4)];
+        check_sequence(&mut v, seen, &batches);
+        v
+    }
+
+    #[test]
+    fn the_expected_sequence_passes_with_identical_duplicates() {
+        let t1 = transacted("t1", 0, 2, b"1");
+        let v = verdict(&[
+            created("c"),
+            t1.clone(),
+            t1,
+            transacted("t2", 2, 3, b"2"),
+            transacted("t3", 3, 4, b"3"),
+            deleted(),
+        ]);
+        assert!(v.passed(), "{:?}", v.failures);
+        assert_eq!(v.checks, 3);
+    }
+
+    #[test]
+    fn gaps_conflicting_duplicates_and_missing_events_fail() {
+        // A gap (2 -> 3 missing).
+        let v = verdict(&[
+            created("c"),
+            transacted("t1", 0, 2, b"1"),
+            transacted("t3", 3, 4, b"3"),
+            deleted(),
+        ]);
+        assert_eq!(v.failures.len(), 3, "{:?}", v.failures);
+        // A duplicate ce_id with other bytes.
+        let v = verdict(&[
+            created("c"),
+            transacted("t1", 0, 2, b"1"),
+            transacted("t1", 0, 2, b"other"),
+            transacted("t2", 2, 3, b"2"),
+            transacted("t3", 3, 4, b"3"),
+            deleted(),
+        ]);
+        assert_eq!(v.failures.len(), 1, "{:?}", v.failures);
+        // No Deleted.
+        let v = verdict(&[
+            created("c"),
+            transacted("t1", 0, 2, b"1"),
+            transacted("t2", 2, 3, b"2"),
+            transacted("t3", 3, 4, b"3"),
+        ]);
+        assert_eq!(v.failures.len(), 1, "{:?}", v.failures);
+        // An invalid message.
+        let mut all = vec![created("c")];
+        all.push(Seen {
+            event: Err("no ce_type".into()),
+            key: vec![],
+            value: vec![],
+        });
+        let v = verdict(&all);
+        assert!(
+            v.failures.iter().any(|f| f.contains("no gap")),
+            "{:?}",
+            v.failures
+        );
+    }
+}

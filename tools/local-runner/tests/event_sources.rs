@@ -1,0 +1,435 @@
+//! The runner's event sources against real servers: the DynamoDB stream of
+//! a moto table and a consumer group on tansu, with a test function that
+//! fails on purpose, to see what is delivered again and what is committed.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use aws_lambda_events::{
+    event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse},
+    kafka::KafkaEvent,
+};
+use aws_sdk_dynamodb::{
+    config::{BehaviorVersion, Credentials, Region},
+    types::AttributeValue,
+};
+use evidentsource_dynamodb_stream::StreamReader;
+use evidentsource_kafka_event_source::EventSource;
+use evidentsource_local_runner::{
+    Shutdown,
+    filter::Filters,
+    kafka_poller::{KafkaSource, KafkaTotals},
+    stream_poller::StreamSource,
+    stream_source::{Outcome, StreamSettings},
+};
+use evidentsource_local_servers::{
+    create_topic, dynamodb_client, kafka_config, shared, unique_name,
+};
+use rdkafka::{
+    Offset, TopicPartitionList,
+    consumer::{Consumer, StreamConsumer},
+    producer::{FutureProducer, FutureRecord},
+};
+
+const HEAD_ONLY: &str =
+    r#"{"eventName": ["INSERT", "MODIFY"], "dynamodb": {"Keys": {"sk": {"S": ["head"]}}}}"#;
+
+async fn stream_of_new_table() -> (aws_sdk_dynamodb::Client, String, StreamReader) {
+    let servers = shared();
+    let client = dynamodb_client(&servers.dynamodb_endpoint);
+    let table = unique_name("runner-stream");
+    let arn = evidentsource_storage::table::create_table(&client, &table)
+        .await
+        .unwrap();
+    let streams = aws_sdk_dynamodbstreams::Client::from_conf(
+        aws_sdk_dynamodbstreams::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&servers.dynamodb_endpoint)
+            .credentials_provider(Credentials::new("local", "local", None, None, "test"))
+            .build(),
+    );
+    let reader = StreamReader::open(streams, &arn, "us-east-1")
+        .await
+        .unwrap();
+    (client, table, reader)
+}
+
+async fn put(client: &aws_sdk_dynamodb::Client, table: &str, pk: &str, sk: &str, n: u32) {
+    client
+        .put_item()
+        .table_name(table)
+        .item("pk", AttributeValue::S(pk.into()))
+        .item("sk", AttributeValue::S(sk.into()))
+        .item("n", AttributeValue::N(n.to_string()))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// (pk, n) of each record of an invocation.
+type Seen = Arc<Mutex<Vec<Vec<(String, u32)>>>>;
+
+fn pk_n(event: &aws_lambda_events::event::dynamodb::Event) -> Vec<(String, u32)> {
+    event
+        .records
+        .iter()
+        .map(|r| {
+            let image = serde_json::to_value(&r.change.new_image).unwrap();
+            (
+                image["pk"]["S"].as_str().unwrap().to_owned(),
+                image["n"]["N"].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until `seen` holds `n` invocations (at most 30 s).
+async fn wait_for(seen: &Seen, n: usize) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    while seen.lock().unwrap().len() < n {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "only {:?} within 30 s",
+            seen.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn stream_batches_are_filtered_sized_and_retried_from_the_reported_failure() {
+    let (client, table, reader) = stream_of_new_table().await;
+    // Six head writes (databases a..f, n = 1..6) with other items between:
+    // only the head items pass the template's filter.
+    for (i, db) in ["a", "b", "c", "d", "e", "f"].iter().enumerate() {
+        put(&client, &table, &format!("db#{db}"), "head", i as u32 + 1).await;
+        put(&client, &table, &format!("db#{db}"), "chunk#1", 100).await;
+    }
+    let source = StreamSource {
+        reader,
+        settings: StreamSettings {
+            batch_size: 4,
+            max_retries: 3,
+            bisect_on_error: true,
+        },
+        window: Duration::ZERO,
+        filters: Filters::parse(&[HEAD_ONLY]).unwrap(),
+    };
+    let seen: Seen = Arc::default();
+    let (stop, shutdown) = Shutdown::new();
+    let calls = seen.clone();
+    let run = tokio::spawn(source.run(
+        move |event| {
+            let calls = calls.clone();
+            async move {
+                let records = pk_n(&event);
+                let call = {
+                    let mut calls = calls.lock().unwrap();
+                    calls.push(records.clone());
+                    calls.len()
+                };
+                // 1st call: report the record n = 3 as failed.
+                // 2nd call: fail the invocation (bisected).
+                // Later calls: succeed.
+                match call {
+                    1 => {
+                        let third = event.records.iter().find(|r| pk_n_of(r) == 3).unwrap();
+                        let mut failure = DynamoDbBatchItemFailure::default();
+                        failure.item_identifier = third.change.sequence_number.clone();
+                        let mut response = DynamoDbEventResponse::default();
+                        response.batch_item_failures = vec![failure];
+                        Outcome::Returned(response)
+                    }
+                    2 => Outcome::Failed,
+                    _ => Outcome::Returned(DynamoDbEventResponse::default()),
+                }
+            }
+        },
+        shutdown,
+    ));
+    // Records 1..6 delivered: [1,2,3,4] fails at 3, [3,4,5,6] fails whole,
+    // bisected to [3,4], then [5,6].
+    wait_for(&seen, 4).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    stop.send(true).unwrap();
+    let totals = run.await.unwrap();
+    let calls: Vec<Vec<u32>> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| c.iter().map(|(_, n)| *n).collect())
+        .collect();
+    assert_eq!(
+        calls,
+        vec![vec![1, 2, 3, 4], vec![3, 4, 5, 6], vec![3, 4], vec![5, 6]]
+    );
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .flatten()
+            .all(|(pk, _)| pk.starts_with("db#")),
+        "only the table's items"
+    );
+    assert_eq!(totals.filtered_out, 6, "{totals:?}");
+    assert_eq!(totals.delivered, 6, "{totals:?}");
+    assert_eq!(
+        (totals.retries, totals.bisections, totals.given_up),
+        (1, 1, 0)
+    );
+}
+
+fn pk_n_of(record: &aws_lambda_events::event::dynamodb::EventRecord) -> u32 {
+    let image = serde_json::to_value(&record.change.new_image).unwrap();
+    image["n"]["N"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn stream_records_that_keep_failing_go_to_the_destination_after_the_retry_limit() {
+    let (client, table, reader) = stream_of_new_table().await;
+    for n in 1..=3 {
+        put(&client, &table, "db#x", "head", n).await;
+    }
+    let source = StreamSource {
+        reader,
+        settings: StreamSettings {
+            batch_size: 10,
+            max_retries: 2,
+            bisect_on_error: false,
+        },
+        window: Duration::ZERO,
+        filters: Filters::default(),
+    };
+    let seen: Seen = Arc::default();
+    let (stop, shutdown) = Shutdown::new();
+    let calls = seen.clone();
+    let run = tokio::spawn(source.run(
+        move |event| {
+            let calls = calls.clone();
+            async move {
+                let records = pk_n(&event);
+                calls.lock().unwrap().push(records.clone());
+                // n = 2 is a poison record: always reported.
+                if records.iter().any(|(_, n)| *n == 2) {
+                    let two = event.records.iter().find(|r| pk_n_of(r) == 2).unwrap();
+                    let mut failure = DynamoDbBatchItemFailure::default();
+                    failure.item_identifier = two.change.sequence_number.clone();
+                    let mut response = DynamoDbEventResponse::default();
+                    response.batch_item_failures = vec![failure];
+                    Outcome::Returned(response)
+                } else {
+                    Outcome::Returned(DynamoDbEventResponse::default())
+                }
+            }
+        },
+        shutdown,
+    ));
+    // A later write after giving up is still delivered.
+    wait_for(&seen, 3).await;
+    put(&client, &table, "db#x", "head", 4).await;
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !seen.lock().unwrap().iter().flatten().any(|(_, n)| *n == 4) {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "{:?}",
+            seen.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    let totals = run.await.unwrap();
+    let calls: Vec<Vec<u32>> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| c.iter().map(|(_, n)| *n).collect())
+        .collect();
+    // The first try and two retries, then 2 and 3 are given up.
+    assert_eq!(calls, vec![vec![1, 2, 3], vec![2, 3], vec![2, 3], vec![4]]);
+    assert_eq!((totals.retries, totals.given_up), (2, 2), "{totals:?}");
+}
+
+fn consumer(group: &str, topic: &str) -> Arc<StreamConsumer> {
+    let mut config = kafka_config(&shared().kafka_brokers);
+    config
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest");
+    let consumer: StreamConsumer = config.create().unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    Arc::new(consumer)
+}
+
+async fn produce(topic: &str, messages: &[(i32, &str)]) {
+    let producer: FutureProducer = kafka_config(&shared().kafka_brokers).create().unwrap();
+    for (partition, value) in messages {
+        producer
+            .send(
+                FutureRecord::to(topic)
+                    .partition(*partition)
+                    .key("k")
+                    .payload(*value),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// The offsets of an event's records, per `topic-partition`.
+type Positions = BTreeMap<String, Vec<i64>>;
+
+fn positions(event: &KafkaEvent) -> Positions {
+    event
+        .records
+        .iter()
+        .map(|(k, records)| (k.clone(), records.iter().map(|r| r.offset).collect()))
+        .collect()
+}
+
+/// Runs a Kafka source whose function fails its first `failures`
+/// invocations; stops once `records` records were handled or, with
+/// `records == 0`, after `failures` failed invocations.
+async fn run_kafka(
+    consumer: Arc<StreamConsumer>,
+    topic: &str,
+    failures: usize,
+    records: u64,
+) -> (KafkaTotals, Vec<Positions>) {
+    let source = KafkaSource {
+        consumer,
+        settings: evidentsource_local_runner::template::KafkaSettings {
+            batch_size: 100,
+            window: Duration::from_millis(500),
+        },
+        source: EventSource::SelfManaged,
+        bootstrap_servers: shared().kafka_brokers.clone(),
+    };
+    let seen: Arc<Mutex<Vec<Positions>>> = Arc::default();
+    let handled = Arc::new(Mutex::new(0u64));
+    let (stop, shutdown) = Shutdown::new();
+    let calls = seen.clone();
+    let counted = handled.clone();
+    let topic_owned = topic.to_owned();
+    let run = tokio::spawn(async move {
+        source
+            .run(
+                move |event: KafkaEvent| {
+                    let calls = calls.clone();
+                    let counted = counted.clone();
+                    let topic = topic_owned.clone();
+                    async move {
+                        assert!(event.records.keys().all(|k| k.starts_with(&topic)));
+                        let n = {
+                            let mut calls = calls.lock().unwrap();
+                            calls.push(positions(&event));
+                            calls.len()
+                        };
+                        if n <= failures {
+                            Err("injected failure")
+                        } else {
+                            *counted.lock().unwrap() +=
+                                event.records.values().map(Vec::len).sum::<usize>() as u64;
+                            Ok(())
+                        }
+                    }
+                },
+                shutdown,
+            )
+            .await
+    });
+    let until = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let done = if records == 0 {
+            seen.lock().unwrap().len() >= failures
+        } else {
+            *handled.lock().unwrap() >= records
+        };
+        if done {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "not done within 40 s: {:?}",
+            seen.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    let totals = run.await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    (totals, seen)
+}
+
+fn committed(consumer: &StreamConsumer, topic: &str) -> Vec<Offset> {
+    let mut list = TopicPartitionList::new();
+    list.add_partition(topic, 0);
+    list.add_partition(topic, 1);
+    consumer
+        .committed_offsets(list, Duration::from_secs(10))
+        .unwrap()
+        .elements()
+        .iter()
+        .map(|e| e.offset())
+        .collect()
+}
+
+#[tokio::test]
+async fn kafka_batches_are_retried_whole_and_committed_only_after_success() {
+    let topic = unique_name("runner-commands");
+    create_topic(&shared().kafka_brokers, &topic, 2)
+        .await
+        .unwrap();
+    let group = unique_name("runner-group");
+    produce(&topic, &[(0, "a"), (1, "b"), (0, "c"), (1, "d"), (0, "e")]).await;
+
+    // A function that keeps failing: the batch comes back whole, and
+    // nothing is committed when the source stops.
+    let first = consumer(&group, &topic);
+    let (totals, seen) = run_kafka(first.clone(), &topic, 3, 0).await;
+    assert_eq!(totals.commits, 0, "{totals:?}");
+    assert!(seen.len() >= 3);
+    assert!(seen.iter().all(|s| *s == seen[0]), "{seen:?}");
+    assert_eq!(
+        seen[0],
+        BTreeMap::from([
+            (format!("{topic}-0"), vec![0, 1, 2]),
+            (format!("{topic}-1"), vec![0, 1]),
+        ])
+    );
+    assert_eq!(
+        committed(&first, &topic),
+        vec![Offset::Invalid, Offset::Invalid]
+    );
+    drop(first);
+
+    // The group reads them all again; two failures, then success: the
+    // same batch three times, then committed past it.
+    let second = consumer(&group, &topic);
+    let (totals, seen) = run_kafka(second.clone(), &topic, 2, 5).await;
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(seen.iter().all(|s| *s == seen[0]));
+    assert_eq!(seen[0].values().map(Vec::len).sum::<usize>(), 5);
+    assert_eq!((totals.failures, totals.records, totals.commits), (2, 5, 1));
+    assert_eq!(
+        committed(&second, &topic),
+        vec![Offset::Offset(3), Offset::Offset(2)]
+    );
+    drop(second);
+
+    // Only what came after the commit is delivered next.
+    produce(&topic, &[(1, "f"), (0, "g")]).await;
+    let third = consumer(&group, &topic);
+    let (_, seen) = run_kafka(third, &topic, 0, 2).await;
+    assert_eq!(
+        seen,
+        vec![BTreeMap::from([
+            (format!("{topic}-0"), vec![3]),
+            (format!("{topic}-1"), vec![2]),
+        ])]
+    );
+}
