@@ -5,15 +5,17 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 VENV_SAM ?= .venv-sam
+VENV_BENCH ?= .venv-bench
 CARGO ?= cargo
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: help venv venv-sam build test template-check sam-build fmt lint ci demo dev runner check-linkage clean-venv
+.PHONY: help venv venv-sam venv-bench bench build test template-check sam-build fmt lint ci demo dev runner check-linkage clean-venv
 
 help:
 	@echo "make demo   - the whole suite on this machine and a scripted scenario through it; exit 0 if right"
 	@echo "make test   - install the local servers (venv) and run every test, unit and integration (incl. the demo)"
 	@echo "make dev    - the whole suite on this machine until Ctrl-C, with copy-paste examples"
+	@echo "make bench  - the benchmarks (release build, minutes): writes docs/PERFORMANCE.md"
 	@echo "make lint   - rustfmt check and clippy with -D warnings"
 	@echo "make template-check - translate and lint template.yaml, check its IAM policies (offline)"
 	@echo "make sam-build - sam build: the four arm64 Lambda bootstraps, with their sizes and linkage"
@@ -44,6 +46,25 @@ $(VENV_SAM)/.installed: scripts/requirements-sam.txt
 
 build:
 	$(CARGO) build --workspace --all-targets --locked
+
+# The Python peer of the publisher benchmark (boto3, confluent-kafka,
+# protobuf + grpcio-tools for protoc).
+venv-bench: $(VENV_BENCH)/.installed
+
+$(VENV_BENCH)/.installed: bench/requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found"; exit 1; }
+	$(PYTHON) -m venv $(VENV_BENCH)
+	$(VENV_BENCH)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(VENV_BENCH)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	@touch $@
+
+# Not part of make test: release builds and minutes of measuring on a
+# machine that should be otherwise idle. Micro-benchmarks first (divan),
+# then the side-by-side runs against local moto and tansu.
+bench: venv venv-bench
+	@mkdir -p .local/bench
+	set -o pipefail; $(CARGO) bench --locked -p evidentsource-bench --bench hot_paths | tee .local/bench/micro.txt
+	$(CARGO) run --locked --release -p evidentsource-bench -- --micro .local/bench/micro.txt
 
 # Offline: SAM translation + cfn-lint, sam validate --lint, IAM assertions.
 template-check: venv-sam

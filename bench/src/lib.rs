@@ -1,0 +1,6 @@
+//! The measurements behind `make bench` (see `src/main.rs` and
+//! `docs/PERFORMANCE.md`).
+
+pub mod publisher;
+pub mod records;
+pub mod storage;

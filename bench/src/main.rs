@@ -1,0 +1,406 @@
+//! `evidentsource-bench [--quick] [--micro FILE] [--out FILE]`
+//!
+//! Starts its own moto and tansu, measures (publisher throughput against
+//! the raw-rdkafka limit and the Python peer, interleaved; publisher peak
+//! RSS; write cost; contention) and writes the report (default
+//! `docs/PERFORMANCE.md`), with the micro-benchmark output of FILE (from
+//! `cargo bench --bench hot_paths`) included. `make bench` runs it all.
+//!
+//! `evidentsource-bench rss-child BROKERS TOPIC EVENT_JSON` is the memory
+//! measurement's child process (a fresh process, so its peak is its own).
+
+use std::{fmt::Write as _, path::PathBuf, process::ExitCode};
+
+use evidentsource_bench::{
+    publisher::{self, Throughput, median},
+    records, storage,
+};
+use evidentsource_local_servers::{LocalServers, create_topic, unique_name, workspace_root};
+
+struct Args {
+    quick: bool,
+    micro: Option<PathBuf>,
+    out: PathBuf,
+}
+
+fn parse(args: &[String]) -> Result<Args, String> {
+    let mut parsed = Args {
+        quick: false,
+        micro: None,
+        out: workspace_root().join("docs/PERFORMANCE.md"),
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => parsed.quick = true,
+            "--micro" => parsed.micro = Some(it.next().ok_or("--micro FILE")?.into()),
+            "--out" => parsed.out = it.next().ok_or("--out FILE")?.into(),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(parsed)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("rss-child") {
+        return match (args.get(1), args.get(2), args.get(3)) {
+            (Some(brokers), Some(topic), Some(event)) => {
+                match publisher::rss_child(brokers, topic, event.as_ref()).await {
+                    Ok(line) => {
+                        println!("{line}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("rss-child: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            _ => ExitCode::from(2),
+        };
+    }
+    let args = match parse(&args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!(
+                "evidentsource-bench: {e}\nusage: evidentsource-bench [--quick] [--micro FILE] [--out FILE]"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("evidentsource-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let root = workspace_root().canonicalize().map_err(|e| e.to_string())?;
+    let scratch = root.join(".local/bench");
+    std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
+    let machine = machine();
+    let servers = LocalServers::start(None, None).map_err(|e| e.to_string())?;
+    let brokers = servers.kafka_brokers.clone();
+    let topic = unique_name("bench-events");
+    create_topic(&brokers, &topic, 3).await?;
+
+    // 1. Publisher throughput.
+    let sizes = [100, 1_000, 10_000];
+    let rounds = if args.quick { 2 } else { 5 };
+    let peer = publisher::PythonPeer::prepare(
+        &root.join(".venv-bench"),
+        &root,
+        &scratch,
+        &publisher::config(&brokers, &topic),
+    )?;
+    let throughput =
+        publisher::throughput(&brokers, &topic, &sizes, rounds, &peer, &scratch).await?;
+
+    // 2. Memory: a fresh process per measurement.
+    let event_json = scratch.join("stream-10000.json");
+    std::fs::write(&event_json, records::stream_event_json(10_000).to_string())
+        .map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let output = std::process::Command::new(exe)
+        .arg("rss-child")
+        .arg(&brokers)
+        .arg(&topic)
+        .arg(&event_json)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        return Err(format!(
+            "rss-child: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let rss: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|e| format!("rss-child output: {e}"))?;
+    let mb = |k: &str| rss[k].as_f64().unwrap_or(f64::NAN) / (1024.0 * 1024.0);
+    eprintln!(
+        "publisher peak RSS for 10,000 records: {:.1} MB",
+        mb("after")
+    );
+
+    // 3. Write cost.
+    let costs = storage::write_cost(&servers.dynamodb_endpoint).await;
+
+    // 4. Contention.
+    let per_writer = if args.quick { 10 } else { 30 };
+    let mut contention = Vec::new();
+    for (writers, databases) in [(1, 1), (4, 1), (16, 1), (16, 16)] {
+        let c =
+            storage::contention(&servers.dynamodb_endpoint, writers, databases, per_writer).await;
+        eprintln!(
+            "contention {writers:>2} writers on {databases:>2} database(s): {:.1} commits/s, {:.2} retries/commit, {} failures",
+            c.rate(),
+            c.retries_per_commit(),
+            c.failures
+        );
+        contention.push(c);
+    }
+    drop(servers);
+
+    let micro = match &args.micro {
+        Some(path) => {
+            Some(std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?)
+        }
+        None => None,
+    };
+    let report = render(
+        &machine,
+        &args,
+        rounds,
+        &throughput,
+        &rss,
+        &costs,
+        &contention,
+        micro.as_deref(),
+    );
+    std::fs::write(&args.out, report).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    eprintln!("wrote {}", args.out.display());
+    Ok(())
+}
+
+/// What the figures were measured on.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map(|kb| format!("{:.0} GiB", kb / 1024.0 / 1024.0))
+        .unwrap_or_default();
+    let rustc = std::process::Command::new("rustc")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!("{cpu}, {cores} cores, {memory} RAM; {rustc}; release build")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render(
+    machine: &str,
+    args: &Args,
+    rounds: usize,
+    throughput: &[Throughput],
+    rss: &serde_json::Value,
+    costs: &[storage::WriteCost],
+    contention: &[storage::Contention],
+    micro: Option<&str>,
+) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# Performance\n");
+    let _ = writeln!(
+        md,
+        "Written by `make bench` ({}). Machine: {machine}. Local servers: tansu (Kafka), moto (DynamoDB), on the same machine. \
+Machines here are noisy: the ratios, measured side by side in one run, are the figures to read; absolute rates vary from run to run.\n",
+        if args.quick { "`--quick`" } else { "full run" }
+    );
+
+    let _ = writeln!(md, "## Targets\n");
+    let _ = writeln!(md, "| target | measured | |\n|---|---|---|");
+    let big = throughput
+        .iter()
+        .find(|t| t.records == 10_000)
+        .or(throughput.last());
+    if let Some(t) = big {
+        let (h, r, p) = (median(&t.handler), median(&t.raw), median(&t.python));
+        let _ = writeln!(
+            md,
+            "| publisher ≥ 0.8 × raw rdkafka (10,000 records) | {:.2} × | {} |",
+            h / r,
+            verdict(h / r >= 0.8)
+        );
+        let _ = writeln!(
+            md,
+            "| publisher ≥ 20 × the Python peer (10,000 records) | {:.1} × | {} |",
+            h / p,
+            verdict(h / p >= 20.0)
+        );
+    }
+    let peak = rss["after"].as_f64().unwrap_or(f64::NAN) / (1024.0 * 1024.0);
+    let _ = writeln!(
+        md,
+        "| publisher peak RSS ≤ 64 MB for 10,000 records | {peak:.1} MB | {} |",
+        verdict(peak <= 64.0)
+    );
+    if let Some(c) = costs.iter().find(|c| c.count == 100 && c.size == 200) {
+        let per = c.write_units as f64 / 100.0;
+        let _ = writeln!(
+            md,
+            "| 100 × 200 B transaction ≤ 0.5 WU per event, one write round trip | {per:.2} WU/event, {} write round trip(s) | {} |",
+            c.write_round_trips,
+            verdict(per <= 0.5 && c.write_round_trips == 1)
+        );
+    }
+    let single = contention.iter().find(|c| c.writers == 1).map(|c| c.rate());
+    if let (Some(single), Some(hot)) = (
+        single,
+        contention
+            .iter()
+            .find(|c| c.writers == 16 && c.databases == 1),
+    ) {
+        let ratio = hot.rate() / single;
+        let _ = writeln!(
+            md,
+            "| 16 writers on one database ≥ 80 % of the single-writer rate, no spurious failures | {:.0} % , {} failures | {} |",
+            ratio * 100.0,
+            hot.failures,
+            verdict(ratio >= 0.8 && hot.failures == 0)
+        );
+    }
+    let _ = writeln!(
+        md,
+        "| each function ready ≤ 25 ms after exec | not measured yet (see below) | open |\n"
+    );
+
+    let _ = writeln!(md, "## 1. Publisher throughput\n");
+    let _ = writeln!(
+        md,
+        "Stream batches of Transacted head records (16 databases, 3 partitions) through three publishers to the same tansu broker, \
+{rounds} interleaved rounds per size (the order rotates each round), medians in records/s:\n\n\
+- **handler**: `Publisher::handle` on the deserialized Lambda event (classify, encode, produce, await every delivery), warm;\n\
+- **raw rdkafka (the limit)**: the same messages encoded beforehand, produced with the publisher's producer settings (`producer_config`), every delivery awaited;\n\
+- **Python peer**: `bench/python/publisher.py` (boto3 `TypeDeserializer`, generated protobuf classes, confluent-kafka with the same settings key for key), second round of its process, from the parsed event to `flush()`.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| records | handler | raw rdkafka | Python | handler / raw | handler / Python |\n|---:|---:|---:|---:|---:|---:|"
+    );
+    for t in throughput {
+        let (h, r, p) = (median(&t.handler), median(&t.raw), median(&t.python));
+        let _ = writeln!(
+            md,
+            "| {} | {h:.0} | {r:.0} | {p:.0} | {:.2} | {:.1} |",
+            t.records,
+            h / r,
+            h / p
+        );
+    }
+    let _ = writeln!(md, "\nEvery run (records/s):\n\n```");
+    for t in throughput {
+        let fmt = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.0}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let _ = writeln!(
+            md,
+            "{:>6}: handler [{}]  raw [{}]  python [{}]",
+            t.records,
+            fmt(&t.handler),
+            fmt(&t.raw),
+            fmt(&t.python)
+        );
+    }
+    let _ = writeln!(md, "```\n");
+
+    let _ = writeln!(md, "## 2. Cold start\n");
+    let _ = writeln!(
+        md,
+        "Not measured yet: the Lambda Runtime API emulator that times exec → first event is still to come (issue 9 stays open for it).\n"
+    );
+
+    let _ = writeln!(md, "## 3. Write cost\n");
+    let _ = writeln!(
+        md,
+        "One transaction of N events with incompressible data, committed by the storage layer to moto; write units by DynamoDB's item-size rules \
+on the items actually sent (transactional writes: 2 WU per started KB), round trips counted by the store (`transact_measured`).\n"
+    );
+    let _ = writeln!(
+        md,
+        "| events × size | write units | WU per event | items written | write round trips | read round trips |\n|---|---:|---:|---:|---:|---:|"
+    );
+    for c in costs {
+        let _ = writeln!(
+            md,
+            "| {} × {} B | {} | {:.2} | {} | {} | {} |",
+            c.count,
+            c.size,
+            c.write_units,
+            c.write_units as f64 / c.count as f64,
+            c.items,
+            c.write_round_trips,
+            c.read_round_trips
+        );
+    }
+
+    let _ = writeln!(md, "\n## 4. Contention\n");
+    let _ = writeln!(
+        md,
+        "Concurrent writers in one process, each committing single-event transactions without conditions (each must commit) through one `Store`, \
+against moto (which serializes requests, so the absolute rate is moto's). Retries = commit attempts beyond the first.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| writers | databases | commits | commits/s | vs 1 writer | retries per commit | failures |\n|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for c in contention {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.1} | {:.0} % | {:.2} | {} |",
+            c.writers,
+            c.databases,
+            c.commits,
+            c.rate(),
+            single.map(|s| c.rate() / s * 100.0).unwrap_or(f64::NAN),
+            c.retries_per_commit(),
+            c.failures
+        );
+    }
+
+    let _ = writeln!(md, "\n## 5. Memory\n");
+    let _ = writeln!(
+        md,
+        "A fresh process (`evidentsource-bench rss-child`) builds the publisher, reads the 10,000-record event's JSON ({:.1} MB) and deserializes it as the runtime would, \
+then handles it. Peak RSS (VmHWM): {:.1} MB at start, {:.1} MB with the event deserialized, **{:.1} MB** after handling.\n",
+        std::fs::metadata(workspace_root().join(".local/bench/stream-10000.json"))
+            .map(|m| m.len() as f64 / 1024.0 / 1024.0)
+            .unwrap_or(f64::NAN),
+        rss["started"].as_f64().unwrap_or(f64::NAN) / 1048576.0,
+        rss["before"].as_f64().unwrap_or(f64::NAN) / 1048576.0,
+        peak
+    );
+
+    let _ = writeln!(md, "## 6. Micro-benchmarks\n");
+    match micro {
+        Some(text) => {
+            let _ = writeln!(
+                md,
+                "`cargo bench -p evidentsource-bench --bench hot_paths` (divan; per iteration):\n\n```\n{}\n```",
+                text.trim()
+            );
+        }
+        None => {
+            let _ = writeln!(md, "Not run (`make bench` runs them).");
+        }
+    }
+    md
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "**missed**" }
+}

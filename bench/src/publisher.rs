@@ -1,0 +1,285 @@
+//! Publisher throughput, side by side: the publisher's handler, the limit
+//! (raw rdkafka producing the same pre-encoded messages with the same
+//! producer settings) and the Python peer (`bench/python/publisher.py`),
+//! all against the same local tansu broker, interleaved round by round.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use aws_lambda_events::event::dynamodb::Event;
+use evidentsource_kafka_config::KafkaContext;
+use evidentsource_stream_publisher::{
+    Classified, Publisher, PublisherConfig, classify, producer_config,
+};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use crate::records;
+
+pub const BASE_URI: &str = "https://bench.example.com";
+
+/// Records per second of each contender for one batch size.
+#[derive(Debug, Clone)]
+pub struct Throughput {
+    pub records: usize,
+    pub handler: Vec<f64>,
+    pub raw: Vec<f64>,
+    pub python: Vec<f64>,
+}
+
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+pub fn config(brokers: &str, topic: &str) -> PublisherConfig {
+    let vars = [
+        ("BASE_URI", BASE_URI),
+        ("KAFKA_BROKERS", brokers),
+        ("DATABASE_EVENTS_KAFKA_TOPIC", topic),
+    ];
+    PublisherConfig::from_lookup(|k| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .expect("publisher config")
+}
+
+/// Runs the publisher handler once over `event`; records/s.
+pub async fn run_handler(publisher: &Publisher, event: &Event) -> f64 {
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let response = publisher.handle(event, deadline).await.expect("handler");
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "the handler reported failures"
+    );
+    event.records.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The messages the publisher would send, encoded beforehand.
+pub struct Encoded(Vec<(String, evidentsource_cloudevents_kafka::BinaryMessage)>);
+
+pub fn pre_encode(event: &Event) -> Encoded {
+    Encoded(
+        event
+            .records
+            .iter()
+            .filter_map(|r| match classify(r) {
+                Classified::Publish(e) => {
+                    let encoded = e.encode(BASE_URI);
+                    Some((encoded.key, encoded.message))
+                }
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+/// The limit: the same messages, already encoded, through a producer with
+/// the publisher's settings; every delivery awaited. Records/s.
+pub async fn run_raw(
+    producer: &FutureProducer<KafkaContext>,
+    topic: &str,
+    encoded: &Encoded,
+) -> f64 {
+    let started = Instant::now();
+    let mut in_flight = Vec::with_capacity(encoded.0.len());
+    for (key, message) in &encoded.0 {
+        let record = FutureRecord::to(topic)
+            .key(key)
+            .payload(&message.value)
+            .headers(message.owned_headers());
+        match producer.send_result(record) {
+            Ok(delivery) => in_flight.push(delivery),
+            Err((e, _)) => panic!("raw producer: {e}"),
+        }
+    }
+    for delivery in in_flight {
+        delivery.await.expect("delivery").expect("delivered");
+    }
+    encoded.0.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+pub fn raw_producer(config: &PublisherConfig) -> FutureProducer<KafkaContext> {
+    producer_config(config)
+        .create_with_context(KafkaContext::default())
+        .expect("raw producer")
+}
+
+/// The Python peer's files: the event as JSON and the producer settings.
+pub struct PythonPeer {
+    pub python: PathBuf,
+    pub script: PathBuf,
+    pub pythonpath: PathBuf,
+    pub config_json: PathBuf,
+}
+
+impl PythonPeer {
+    pub fn prepare(
+        venv: &Path,
+        root: &Path,
+        scratch: &Path,
+        config: &PublisherConfig,
+    ) -> Result<Self, String> {
+        let python = venv.join("bin/python");
+        if !python.is_file() {
+            return Err(format!("{} missing: run `make bench`", python.display()));
+        }
+        let pythonpath = scratch.join("py");
+        std::fs::create_dir_all(&pythonpath).map_err(|e| e.to_string())?;
+        // The generated protobuf module, as a Python team would have it.
+        let status = Command::new(&python)
+            .args(["-m", "grpc_tools.protoc"])
+            .arg(format!("-I{}", root.join("proto").display()))
+            .arg(format!("--python_out={}", pythonpath.display()))
+            .arg(root.join("proto/evidentsource/v1/database.proto"))
+            .status()
+            .map_err(|e| format!("protoc: {e}"))?;
+        if !status.success() {
+            return Err("protoc (grpcio-tools) failed".into());
+        }
+        // The publisher's own producer settings, key for key.
+        let settings: serde_json::Map<String, serde_json::Value> = producer_config(config)
+            .config_map()
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+            .collect();
+        let config_json = scratch.join("producer.json");
+        std::fs::write(
+            &config_json,
+            serde_json::Value::Object(settings).to_string(),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(PythonPeer {
+            python,
+            script: root.join("bench/python/publisher.py"),
+            pythonpath,
+            config_json,
+        })
+    }
+
+    /// Runs the peer over the event in `event_json`: two rounds in one
+    /// process, the second (warm, like the handler) counted. Records/s.
+    pub fn run(&self, event_json: &Path, topic: &str) -> Result<f64, String> {
+        let output = Command::new(&self.python)
+            .arg(&self.script)
+            .arg(event_json)
+            .arg(&self.config_json)
+            .arg(topic)
+            .arg(BASE_URI)
+            .arg("2")
+            .env("PYTHONPATH", &self.pythonpath)
+            .output()
+            .map_err(|e| format!("python: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "python peer failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let last = stdout.lines().last().ok_or("python printed nothing")?;
+        let round: serde_json::Value = serde_json::from_str(last).map_err(|e| e.to_string())?;
+        let published = round["published"].as_f64().ok_or("no published")?;
+        let seconds = round["seconds"].as_f64().ok_or("no seconds")?;
+        if published as u64 != round["records"].as_u64().unwrap_or(0) {
+            return Err(format!(
+                "python published {published} of {}",
+                round["records"]
+            ));
+        }
+        Ok(published / seconds)
+    }
+}
+
+/// Interleaved rounds for each batch size.
+pub async fn throughput(
+    brokers: &str,
+    topic: &str,
+    sizes: &[usize],
+    rounds: usize,
+    peer: &PythonPeer,
+    scratch: &Path,
+) -> Result<Vec<Throughput>, String> {
+    let config = config(brokers, topic);
+    let publisher =
+        Publisher::new(config.clone(), KafkaContext::default()).map_err(|e| e.to_string())?;
+    let raw = raw_producer(&config);
+    let mut results = Vec::new();
+    for &size in sizes {
+        let event = records::stream_event(size);
+        let encoded = pre_encode(&event);
+        assert_eq!(encoded.0.len(), size);
+        let event_json = scratch.join(format!("stream-{size}.json"));
+        std::fs::write(&event_json, records::stream_event_json(size).to_string())
+            .map_err(|e| e.to_string())?;
+        // Warm both Rust producers (connections, metadata) as in a warm Lambda.
+        run_handler(&publisher, &records::stream_event(100)).await;
+        run_raw(&raw, topic, &pre_encode(&records::stream_event(100))).await;
+        let mut t = Throughput {
+            records: size,
+            handler: Vec::new(),
+            raw: Vec::new(),
+            python: Vec::new(),
+        };
+        for round in 0..rounds {
+            // The order rotates so that no contender always goes first.
+            for turn in 0..3 {
+                match (round + turn) % 3 {
+                    0 => t.handler.push(run_handler(&publisher, &event).await),
+                    1 => t.raw.push(run_raw(&raw, topic, &encoded).await),
+                    _ => t.python.push(peer.run(&event_json, topic)?),
+                }
+            }
+        }
+        eprintln!(
+            "publisher {size:>6} records: handler {:>9.0}/s  raw {:>9.0}/s  python {:>8.0}/s",
+            median(&t.handler),
+            median(&t.raw),
+            median(&t.python)
+        );
+        results.push(t);
+    }
+    Ok(results)
+}
+
+/// Peak RSS of this process (VmHWM), in bytes.
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+}
+
+/// The memory child: a fresh process reads the event's bytes and
+/// deserializes them (as the runtime does with the invocation body),
+/// publishes it, and prints its peak RSS before and after handling.
+pub async fn rss_child(brokers: &str, topic: &str, event_json: &Path) -> Result<String, String> {
+    let config = config(brokers, topic);
+    let publisher = Publisher::new(config, KafkaContext::default()).map_err(|e| e.to_string())?;
+    let started = peak_rss().unwrap_or(0);
+    let bytes = std::fs::read(event_json).map_err(|e| e.to_string())?;
+    let event: Event = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    drop(bytes);
+    let before = peak_rss().unwrap_or(0);
+    run_handler(&publisher, &event).await;
+    let after = peak_rss().unwrap_or(0);
+    Ok(serde_json::json!({
+        "started": started,
+        "before": before,
+        "after": after,
+        "records": event.records.len(),
+    })
+    .to_string())
+}

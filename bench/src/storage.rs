@@ -1,0 +1,171 @@
+//! Storage costs against moto: write units and round trips per transaction
+//! (by DynamoDB's item-size rules on the items sent: moto meters nothing),
+//! and commit rate and retries under contention.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use evidentsource_domain::{DatabaseName, Limits, Transaction};
+use evidentsource_local_servers::{dynamodb_client, unique_name};
+use evidentsource_proto::{
+    TransactRequest,
+    cloudevents::{CloudEvent, cloud_event::Data},
+};
+use evidentsource_storage::{Store, StoreConfig, table::create_table};
+
+pub async fn store(endpoint: &str) -> Store {
+    let client = dynamodb_client(endpoint);
+    let table = unique_name("bench");
+    create_table(&client, &table).await.expect("table");
+    Store::new(client, StoreConfig::new(table))
+}
+
+/// Incompressible data (xorshift), so compression does not flatter the figures.
+fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u8
+        })
+        .collect()
+}
+
+fn transaction(db: &DatabaseName, tag: &str, count: usize, size: usize) -> Transaction {
+    let events = (0..count)
+        .map(|i| CloudEvent {
+            id: format!("{tag}-{i}"),
+            source: "https://example.com/shop/orders".into(),
+            spec_version: "1.0".into(),
+            r#type: "com.shop.order-placed".into(),
+            data: Some(Data::BinaryData(random_bytes(
+                i as u64 + tag.len() as u64 * 7919,
+                size,
+            ))),
+            ..Default::default()
+        })
+        .collect();
+    Transaction::from_request(
+        TransactRequest {
+            database_name: db.to_string(),
+            events,
+            conditions: vec![],
+            transaction_id: tag.into(),
+        },
+        &Limits::default(),
+    )
+    .expect("a valid transaction")
+}
+
+#[derive(Debug, Clone)]
+pub struct WriteCost {
+    pub count: usize,
+    pub size: usize,
+    pub write_units: u64,
+    pub write_round_trips: u32,
+    pub read_round_trips: u32,
+    pub items: usize,
+}
+
+pub async fn write_cost(endpoint: &str) -> Vec<WriteCost> {
+    let store = store(endpoint).await;
+    let db = DatabaseName::parse(unique_name("cost")).unwrap();
+    store.create_database(&db).await.expect("create");
+    let mut out = Vec::new();
+    for size in [200, 2048] {
+        for count in [1, 10, 100] {
+            let t = transaction(&db, &format!("cost-{size}-{count}"), count, size);
+            let (_, cost) = store.transact_measured(&t).await.expect("transact");
+            out.push(WriteCost {
+                count,
+                size,
+                write_units: cost.write_units,
+                write_round_trips: cost.write_round_trips,
+                read_round_trips: cost.read_round_trips,
+                items: cost.items,
+            });
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone)]
+pub struct Contention {
+    pub writers: usize,
+    pub databases: usize,
+    pub commits: u64,
+    pub failures: u64,
+    pub retries: u64,
+    pub elapsed: Duration,
+}
+
+impl Contention {
+    pub fn rate(&self) -> f64 {
+        self.commits as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn retries_per_commit(&self) -> f64 {
+        self.retries as f64 / self.commits.max(1) as f64
+    }
+}
+
+/// `writers` tasks, each committing `per_writer` single-event transactions
+/// (no conditions: every one must commit) to database `w % databases`.
+pub async fn contention(
+    endpoint: &str,
+    writers: usize,
+    databases: usize,
+    per_writer: usize,
+) -> Contention {
+    let store = Arc::new(store(endpoint).await);
+    let mut names = Vec::new();
+    for _ in 0..databases {
+        let db = DatabaseName::parse(unique_name("hot")).unwrap();
+        store.create_database(&db).await.expect("create");
+        names.push(db);
+    }
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let store = store.clone();
+            let db = names[w % databases].clone();
+            tokio::spawn(async move {
+                let (mut commits, mut failures, mut retries) = (0u64, 0u64, 0u64);
+                for i in 0..per_writer {
+                    let t = transaction(&db, &format!("w{w}-{i}"), 1, 200);
+                    match store.transact_measured(&t).await {
+                        Ok((_, cost)) => {
+                            commits += 1;
+                            retries += u64::from(cost.write_round_trips.saturating_sub(1));
+                        }
+                        Err(e) => {
+                            failures += 1;
+                            eprintln!("writer {w}: {e}");
+                        }
+                    }
+                }
+                (commits, failures, retries)
+            })
+        })
+        .collect();
+    let mut result = Contention {
+        writers,
+        databases,
+        commits: 0,
+        failures: 0,
+        retries: 0,
+        elapsed: Duration::ZERO,
+    };
+    for t in tasks {
+        let (c, f, r) = t.await.expect("writer task");
+        result.commits += c;
+        result.failures += f;
+        result.retries += r;
+    }
+    result.elapsed = started.elapsed();
+    result
+}
