@@ -64,6 +64,8 @@ $(VENV_BENCH)/.installed: bench/requirements.txt
 bench: venv venv-bench
 	@mkdir -p .local/bench
 	set -o pipefail; $(CARGO) bench --locked -p evidentsource-bench --bench hot_paths | tee .local/bench/micro.txt
+	$(CARGO) build --release --locked -p evidentsource-command-ingestion -p evidentsource-stream-publisher \
+		-p evidentsource-async-commands -p evidentsource-reclaim
 	$(CARGO) run --locked --release -p evidentsource-bench -- --micro .local/bench/micro.txt
 
 # Offline: SAM translation + cfn-lint, sam validate --lint, IAM assertions.

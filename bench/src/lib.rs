@@ -1,6 +1,7 @@
 //! The measurements behind `make bench` (see `src/main.rs` and
 //! `docs/PERFORMANCE.md`).
 
+pub mod cold_start;
 pub mod publisher;
 pub mod records;
 pub mod storage;
