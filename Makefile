@@ -82,10 +82,11 @@ sam-build: venv-sam
 
 # One moto and one tansu for the whole run (with-local-servers), so every
 # test binary shares them; each test uses its own table and topic names.
+# --no-fail-fast: every test binary runs, and the summary counts every failure.
 test: venv template-check build
 	@mkdir -p .local
 	set -o pipefail; $(CARGO) run --locked --quiet -p evidentsource-local-servers --bin with-local-servers -- \
-		$(CARGO) test --workspace --locked 2>&1 | tee .local/test.log
+		$(CARGO) test --workspace --locked --no-fail-fast 2>&1 | tee .local/test.log
 	@bash scripts/test-summary.sh .local/test.log
 
 # Release-builds the Lambda binaries and lists the shared libraries they

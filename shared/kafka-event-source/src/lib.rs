@@ -92,7 +92,8 @@ pub fn kafka_event(
 
 /// Polls up to `max_records` messages, waiting at most `window` after the
 /// first one (Lambda's batch size and batching window); `idle` bounds the
-/// wait for the first. Offsets are not committed here.
+/// wait for the first. Offsets are not committed here. An error after the
+/// first record ends the batch early instead of discarding it.
 pub async fn poll_batch<C: ConsumerContext + 'static>(
     consumer: &StreamConsumer<C>,
     max_records: usize,
@@ -109,7 +110,10 @@ pub async fn poll_batch<C: ConsumerContext + 'static>(
     while records.len() < max_records {
         match tokio::time::timeout_at(until, consumer.recv()).await {
             Err(_) => break,
-            Ok(message) => records.push(lambda_record(&message?)),
+            Ok(Ok(message)) => records.push(lambda_record(&message)),
+            // The records already read are consumed: hand them over (the
+            // error comes back on the next poll) rather than lose them.
+            Ok(Err(_)) => break,
         }
     }
     Ok(records)

@@ -115,16 +115,18 @@ impl Gateway {
             }
         };
         let app = app.clone();
-        let invocation = tokio::spawn(async move { app.handle(request).await });
-        match tokio::time::timeout(self.function_timeout, invocation).await {
+        let mut invocation = tokio::spawn(async move { app.handle(request).await });
+        match tokio::time::timeout(self.function_timeout, &mut invocation).await {
             Ok(Ok(response)) => to_http(response),
             Ok(Err(panicked)) => {
                 tracing::error!(error = %panicked, "the function failed");
                 gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
             }
             Err(_) => {
+                // Lambda stops a function at its timeout; so does the runner.
+                invocation.abort();
                 tracing::error!(timeout = ?self.function_timeout, "the function timed out");
-                gateway_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+                gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
             }
         }
     }
@@ -210,7 +212,7 @@ pub fn gateway_event(
             "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
             "timeEpoch": now.timestamp_millis(),
         },
-        "isBase64Encoded": !body.is_empty(),
+        "isBase64Encoded": false,
     });
     if !cookies.is_empty() {
         event["cookies"] = Value::Array(cookies);
@@ -222,9 +224,38 @@ pub fn gateway_event(
         event["pathParameters"] = json!({ "proxy": proxy });
     }
     if !body.is_empty() {
-        event["body"] = Value::String(STANDARD.encode(body));
+        // Text travels as text, anything else base64-encoded, as API
+        // Gateway passes bodies to the function.
+        let content_type = parts
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        match std::str::from_utf8(body) {
+            Ok(text) if is_text(content_type) => event["body"] = Value::String(text.to_owned()),
+            _ => {
+                event["body"] = Value::String(STANDARD.encode(body));
+                event["isBase64Encoded"] = Value::Bool(true);
+            }
+        }
     }
     event
+}
+
+/// Content types API Gateway passes as text.
+fn is_text(content_type: &str) -> bool {
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    media.starts_with("text/")
+        || media == "application/json"
+        || media.ends_with("+json")
+        || media == "application/xml"
+        || media.ends_with("+xml")
+        || media == "application/x-www-form-urlencoded"
 }
 
 /// The function's response as API Gateway returns it.
@@ -290,6 +321,7 @@ mod tests {
         assert_eq!(event["headers"]["accept"], "a,b");
         assert_eq!(event["cookies"], json!(["c1=v1", "c2=v2"]));
         assert_eq!(event["pathParameters"]["proxy"], "accounts/transactions");
+        assert_eq!(event["isBase64Encoded"], true);
         let request = lambda_http::request::from_str(&event.to_string()).unwrap();
         assert_eq!(request.method(), "POST");
         assert_eq!(request.uri().path(), "/databases/accounts/transactions");
@@ -307,6 +339,28 @@ mod tests {
             Body::Binary(b) => assert_eq!(b.as_slice(), &body),
             other => panic!("body {other:?}"),
         }
+    }
+
+    #[test]
+    fn json_travels_as_text_and_the_router_reads_the_same_bytes() {
+        let parts = parts(
+            "POST",
+            "/databases",
+            &[
+                ("host", "h"),
+                ("content-type", "application/json; charset=utf-8"),
+            ],
+        );
+        let body = r#"{"name": "caf\u00e9 ü"}"#.as_bytes();
+        let event = gateway_event(&parts, body, "ANY /databases", None, peer());
+        assert_eq!(event["isBase64Encoded"], false);
+        assert_eq!(event["body"], String::from_utf8(body.to_vec()).unwrap());
+        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+        assert_eq!(request.body().as_ref(), body);
+        assert!(is_text("text/plain"));
+        assert!(is_text("application/cloudevents+json"));
+        assert!(!is_text("application/protobuf"));
+        assert!(!is_text(""));
     }
 
     #[test]

@@ -195,7 +195,10 @@ async fn run(
         .set("auto.offset.reset", "earliest")
         // tansu admits a member in about half the session timeout.
         .set("session.timeout.ms", "6000")
-        .set("heartbeat.interval.ms", "1000");
+        .set("heartbeat.interval.ms", "1000")
+        // A failing batch is retried without polling (as Lambda retries
+        // it); stay in the group meanwhile.
+        .set("max.poll.interval.ms", "3600000");
     let consumer: Arc<StreamConsumer<KafkaContext>> =
         Arc::new(consumer_config.create_with_context(KafkaContext::default())?);
     consumer.subscribe(&[settings.topics.async_commands.as_str()])?;
@@ -306,27 +309,9 @@ async fn run(
             print_banner(info, servers, &settings);
             wait_for_signal().await;
             eprintln!("local-runner: stopping");
-            ExitCode::SUCCESS
+            Ok(ExitCode::SUCCESS)
         }
-        Some(command) => {
-            let (program, args) = command.split_first().ok_or("no command")?;
-            let mut child = tokio::process::Command::new(program)
-                .args(args)
-                .envs(info.vars())
-                .kill_on_drop(true)
-                .spawn()
-                .map_err(|e| format!("{program}: {e}"))?;
-            tokio::select! {
-                status = child.wait() => {
-                    let status = status?;
-                    ExitCode::from(status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1))
-                }
-                _ = wait_for_signal() => {
-                    eprintln!("local-runner: stopping {program}");
-                    ExitCode::from(130)
-                }
-            }
-        }
+        Some(command) => run_command(&command, info).await,
     };
     let _ = stop.send(true);
     let _ = tokio::time::timeout(STOP_GRACE, futures_join(tasks)).await;
@@ -337,7 +322,29 @@ async fn run(
     }) {
         let _ = std::fs::remove_file(&settings.env_file);
     }
-    Ok(code)
+    code
+}
+
+/// Runs COMMAND with the stack's variables; its exit status, or 130 on
+/// Ctrl-C.
+async fn run_command(command: &[String], info: &StackInfo) -> Result<ExitCode, Failure> {
+    let (program, args) = command.split_first().ok_or("no command")?;
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .envs(info.vars())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("{program}: {e}"))?;
+    tokio::select! {
+        status = child.wait() => {
+            let status = status?;
+            Ok(ExitCode::from(status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1)))
+        }
+        _ = wait_for_signal() => {
+            eprintln!("local-runner: stopping {program}");
+            Ok(ExitCode::from(130))
+        }
+    }
 }
 
 async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
