@@ -19,19 +19,17 @@ pub enum Classified {
 
 /// The database a record is about, from its key (`db#{name}`), for logs.
 pub fn database_of(record: &EventRecord) -> Option<String> {
-    let keys: std::collections::HashMap<String, serde_dynamo::AttributeValue> =
-        record.change.keys.clone().into();
-    match keys.get("pk") {
+    // `Item` derefs to its map: no copy of the keys per record.
+    match record.change.keys.get("pk") {
         Some(serde_dynamo::AttributeValue::S(pk)) => pk.strip_prefix("db#").map(str::to_owned),
         _ => None,
     }
 }
 
 fn is_head(record: &EventRecord) -> bool {
-    let keys: std::collections::HashMap<String, serde_dynamo::AttributeValue> =
-        record.change.keys.clone().into();
+    let keys = &record.change.keys;
     matches!(keys.get("sk"), Some(serde_dynamo::AttributeValue::S(sk)) if sk == "head")
-        && database_of(record).is_some()
+        && matches!(keys.get("pk"), Some(serde_dynamo::AttributeValue::S(pk)) if pk.starts_with("db#"))
 }
 
 pub fn classify(record: &EventRecord) -> Classified {
