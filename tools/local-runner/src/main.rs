@@ -228,21 +228,14 @@ async fn run(
                     move |event| {
                         let publisher = publisher.clone();
                         async move {
-                            let deadline = tokio::time::Instant::now()
-                                + publisher_timeout.saturating_sub(MARGIN);
-                            match tokio::time::timeout(
-                                publisher_timeout,
-                                publisher.handle(&event, deadline),
-                            )
+                            match invoke(publisher_timeout, |deadline| {
+                                publisher.handle(&event, deadline)
+                            })
                             .await
                             {
-                                Ok(Ok(response)) => Outcome::Returned(response),
-                                Ok(Err(e)) => {
+                                Ok(response) => Outcome::Returned(response),
+                                Err(e) => {
                                     tracing::warn!(error = %e, "stream publisher failed");
-                                    Outcome::Failed
-                                }
-                                Err(_) => {
-                                    tracing::warn!("stream publisher timed out");
                                     Outcome::Failed
                                 }
                             }
@@ -269,21 +262,12 @@ async fn run(
                     move |event| {
                         let processor = processor.clone();
                         async move {
-                            let deadline =
-                                tokio::time::Instant::now() + async_timeout.saturating_sub(MARGIN);
-                            match tokio::time::timeout(
-                                async_timeout,
-                                processor.handle(&event, deadline),
-                            )
-                            .await
-                            {
-                                Ok(Ok(report)) => {
-                                    tracing::info!(?report, "batch handled");
-                                    Ok(())
-                                }
-                                Ok(Err(e)) => Err(e.to_string()),
-                                Err(_) => Err("timed out".to_owned()),
-                            }
+                            let report = invoke(async_timeout, |deadline| {
+                                processor.handle(&event, deadline)
+                            })
+                            .await?;
+                            tracing::info!(?report, "batch handled");
+                            Ok::<_, String>(())
                         }
                     },
                     shutdown,
@@ -344,6 +328,22 @@ async fn run_command(command: &[String], info: &StackInfo) -> Result<ExitCode, F
             eprintln!("local-runner: stopping {program}");
             Ok(ExitCode::from(130))
         }
+    }
+}
+
+/// One invocation as Lambda runs it: the handler's deadline is the
+/// function's timeout less the margin its `main.rs` keeps, and it is
+/// stopped at the timeout.
+async fn invoke<F, Fut, T, E>(timeout: Duration, handler: F) -> Result<T, String>
+where
+    F: FnOnce(tokio::time::Instant) -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let deadline = tokio::time::Instant::now() + timeout.saturating_sub(MARGIN);
+    match tokio::time::timeout(timeout, handler(deadline)).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("timed out after {timeout:?}")),
     }
 }
 
