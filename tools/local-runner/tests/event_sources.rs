@@ -87,6 +87,15 @@ fn pk_n(event: &aws_lambda_events::event::dynamodb::Event) -> Vec<(String, u32)>
         .collect()
 }
 
+/// The `n` of each record, per invocation.
+fn ns_per_call(seen: &Seen) -> Vec<Vec<u32>> {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .map(|c| c.iter().map(|(_, n)| *n).collect())
+        .collect()
+}
+
 /// Waits until `seen` holds `n` invocations (at most 30 s).
 async fn wait_for(seen: &Seen, n: usize) {
     let until = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -157,12 +166,7 @@ async fn stream_batches_are_filtered_sized_and_retried_from_the_reported_failure
     tokio::time::sleep(Duration::from_millis(600)).await;
     stop.send(true).unwrap();
     let totals = run.await.unwrap();
-    let calls: Vec<Vec<u32>> = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|c| c.iter().map(|(_, n)| *n).collect())
-        .collect();
+    let calls = ns_per_call(&seen);
     assert_eq!(
         calls,
         vec![vec![1, 2, 3, 4], vec![3, 4, 5, 6], vec![3, 4], vec![5, 6]]
@@ -242,12 +246,7 @@ async fn stream_records_that_keep_failing_go_to_the_destination_after_the_retry_
     }
     stop.send(true).unwrap();
     let totals = run.await.unwrap();
-    let calls: Vec<Vec<u32>> = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|c| c.iter().map(|(_, n)| *n).collect())
-        .collect();
+    let calls = ns_per_call(&seen);
     // The first try and two retries, then 2 and 3 are given up.
     assert_eq!(calls, vec![vec![1, 2, 3], vec![2, 3], vec![2, 3], vec![4]]);
     assert_eq!((totals.retries, totals.given_up), (2, 2), "{totals:?}");
