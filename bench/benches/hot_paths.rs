@@ -5,7 +5,7 @@ use aws_lambda_events::event::dynamodb::EventRecord;
 use evidentsource_bench::{publisher::BASE_URI, records::stream_event};
 use evidentsource_cloudevents_kafka::{decode_message, encode};
 use evidentsource_database_events::DatabaseEvent;
-use evidentsource_stream_publisher::{Classified, classify};
+use evidentsource_stream_publisher::{Classified, classify, kafka_headers};
 use rdkafka::message::{OwnedMessage, Timestamp};
 
 fn main() {
@@ -29,8 +29,9 @@ fn stream_record_to_kafka_message(bencher: divan::Bencher) {
     let record = record();
     bencher.bench_local(|| match classify(divan::black_box(&record)) {
         Classified::Publish(e) => {
-            let encoded = e.encode(BASE_URI);
-            (encoded.key, encoded.message.owned_headers())
+            let headers = kafka_headers(&e, BASE_URI);
+            let value = e.value();
+            (e, value, headers)
         }
         _ => unreachable!(),
     });

@@ -1,4 +1,4 @@
-//! `evidentsource-bench [--quick] [--micro FILE] [--out FILE]`
+//! `evidentsource-bench [--quick] [--only throughput|contention] [--micro FILE] [--out FILE]`
 //!
 //! Starts its own moto and tansu, measures (publisher throughput against
 //! the raw-rdkafka limit and the Python peer, interleaved; publisher peak
@@ -19,9 +19,13 @@ use evidentsource_bench::{
     records, storage,
 };
 use evidentsource_local_servers::{LocalServers, create_topic, unique_name, workspace_root};
+use rdkafka::mocking::MockCluster;
 
 struct Args {
     quick: bool,
+    /// Run one section and print its figures, without writing the report
+    /// (for tuning): `throughput` or `contention`.
+    only: Option<String>,
     micro: Option<PathBuf>,
     out: PathBuf,
 }
@@ -29,6 +33,7 @@ struct Args {
 fn parse(args: &[String]) -> Result<Args, String> {
     let mut parsed = Args {
         quick: false,
+        only: None,
         micro: None,
         out: workspace_root().join("docs/PERFORMANCE.md"),
     };
@@ -36,6 +41,13 @@ fn parse(args: &[String]) -> Result<Args, String> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => parsed.quick = true,
+            "--only" => {
+                let section = it.next().ok_or("--only throughput|contention")?;
+                if !["throughput", "contention"].contains(&section.as_str()) {
+                    return Err(format!("--only {section:?}: throughput or contention"));
+                }
+                parsed.only = Some(section.clone());
+            }
             "--micro" => parsed.micro = Some(it.next().ok_or("--micro FILE")?.into()),
             "--out" => parsed.out = it.next().ok_or("--out FILE")?.into(),
             other => return Err(format!("unknown argument {other:?}")),
@@ -68,7 +80,7 @@ async fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             eprintln!(
-                "evidentsource-bench: {e}\nusage: evidentsource-bench [--quick] [--micro FILE] [--out FILE]"
+                "evidentsource-bench: {e}\nusage: evidentsource-bench [--quick] [--only throughput|contention] [--micro FILE] [--out FILE]"
             );
             return ExitCode::from(2);
         }
@@ -92,17 +104,37 @@ async fn run(args: Args) -> Result<(), String> {
     let topic = unique_name("bench-events");
     create_topic(&brokers, &topic, 3).await?;
 
-    // 1. Publisher throughput.
+    // 1. Publisher throughput: on tansu (the issue's broker), then on
+    // librdkafka's mock cluster, a broker cheap enough that the publishers'
+    // own cost per record shows.
     let sizes = [100, 1_000, 10_000];
     let rounds = if args.quick { 2 } else { 5 };
-    let peer = publisher::PythonPeer::prepare(
-        &root.join(".venv-bench"),
-        &root,
-        &scratch,
-        &publisher::config(&brokers, &topic),
-    )?;
-    let throughput =
-        publisher::throughput(&brokers, &topic, &sizes, rounds, &peer, &scratch).await?;
+    let peer = publisher::PythonPeer::prepare(&root.join(".venv-bench"), &root, &scratch)?;
+    let throughput = match args.only.as_deref() {
+        None | Some("throughput") => {
+            let tansu =
+                publisher::throughput("tansu", &brokers, &topic, &sizes, rounds, &peer, &scratch)
+                    .await?;
+            let mock = MockCluster::new(3).map_err(|e| format!("mock cluster: {e}"))?;
+            mock.create_topic(&topic, 3, 3)
+                .map_err(|e| format!("mock cluster topic: {e}"))?;
+            let on_mock = publisher::throughput(
+                "mock",
+                &mock.bootstrap_servers(),
+                &topic,
+                &sizes,
+                rounds,
+                &peer,
+                &scratch,
+            )
+            .await?;
+            (tansu, on_mock)
+        }
+        _ => Default::default(),
+    };
+    if args.only.as_deref() == Some("throughput") {
+        return Ok(());
+    }
 
     // 2. Memory: a fresh process per measurement.
     let event_json = scratch.join("stream-10000.json");
@@ -131,22 +163,14 @@ async fn run(args: Args) -> Result<(), String> {
     );
 
     // 3. Write cost.
+    if args.only.as_deref() == Some("contention") {
+        contention(&servers.dynamodb_endpoint, &args).await;
+        return Ok(());
+    }
     let costs = storage::write_cost(&servers.dynamodb_endpoint).await;
 
     // 4. Contention.
-    let per_writer = if args.quick { 10 } else { 30 };
-    let mut contention = Vec::new();
-    for (writers, databases) in [(1, 1), (4, 1), (16, 1), (16, 16)] {
-        let c =
-            storage::contention(&servers.dynamodb_endpoint, writers, databases, per_writer).await;
-        eprintln!(
-            "contention {writers:>2} writers on {databases:>2} database(s): {:.1} commits/s, {:.2} retries/commit, {} failures",
-            c.rate(),
-            c.retries_per_commit(),
-            c.failures
-        );
-        contention.push(c);
-    }
+    let contention = contention(&servers.dynamodb_endpoint, &args).await;
     // 5. Cold start of the release binaries (built by `make bench`).
     let starts = cold_starts(&root, &servers, &topic, if args.quick { 2 } else { 5 }).await?;
     drop(servers);
@@ -171,6 +195,57 @@ async fn run(args: Args) -> Result<(), String> {
     std::fs::write(&args.out, report).map_err(|e| format!("{}: {e}", args.out.display()))?;
     eprintln!("wrote {}", args.out.display());
     Ok(())
+}
+
+async fn contention(endpoint: &str, args: &Args) -> Vec<storage::Contention> {
+    let per_writer = if args.quick { 10 } else { 30 };
+    let mut results = Vec::new();
+    for (writers, databases) in [(1, 1), (4, 1), (16, 1), (16, 16)] {
+        let c = storage::contention(endpoint, writers, databases, per_writer).await;
+        eprintln!(
+            "contention {writers:>2} writers on {databases:>2} database(s): {:.1} commits/s, {:.2} retries/commit, {} failures",
+            c.rate(),
+            c.retries_per_commit(),
+            c.failures
+        );
+        results.push(c);
+    }
+    results
+}
+
+fn throughput_table(md: &mut String, throughput: &[Throughput]) {
+    let _ = writeln!(
+        md,
+        "| records | handler | raw rdkafka | Python | handler / raw | handler / Python |\n|---:|---:|---:|---:|---:|---:|"
+    );
+    for t in throughput {
+        let (h, r, p) = (median(&t.handler), median(&t.raw), median(&t.python));
+        let _ = writeln!(
+            md,
+            "| {} | {h:.0} | {r:.0} | {p:.0} | {:.2} | {:.1} |",
+            t.records,
+            h / r,
+            h / p
+        );
+    }
+    let _ = writeln!(md, "\nEvery run (records/s):\n\n```");
+    for t in throughput {
+        let fmt = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.0}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let _ = writeln!(
+            md,
+            "{:>6}: handler [{}]  raw [{}]  python [{}]",
+            t.records,
+            fmt(&t.handler),
+            fmt(&t.raw),
+            fmt(&t.python)
+        );
+    }
+    let _ = writeln!(md, "```\n");
 }
 
 /// What the figures were measured on.
@@ -215,7 +290,7 @@ fn render(
     machine: &str,
     args: &Args,
     rounds: usize,
-    throughput: &[Throughput],
+    (throughput, on_mock): &(Vec<Throughput>, Vec<Throughput>),
     rss: &serde_json::Value,
     costs: &[storage::WriteCost],
     contention: &[storage::Contention],
@@ -250,6 +325,15 @@ Machines here are noisy: the ratios, measured side by side in one run, are the f
             "| publisher ≥ 20 × the Python peer (10,000 records) | {:.1} × | {} |",
             h / p,
             verdict(h / p >= 20.0)
+        );
+    }
+    if let Some(t) = on_mock.iter().find(|t| t.records == 10_000) {
+        let (h, r, p) = (median(&t.handler), median(&t.raw), median(&t.python));
+        let _ = writeln!(
+            md,
+            "| the same two ratios on librdkafka's mock broker (not the bottleneck; see §1) | {:.2} × raw, {:.1} × Python | for reading the above |",
+            h / r,
+            h / p,
         );
     }
     let peak = rss["after"].as_f64().unwrap_or(f64::NAN) / (1024.0 * 1024.0);
@@ -299,44 +383,21 @@ Machines here are noisy: the ratios, measured side by side in one run, are the f
     let _ = writeln!(md, "## 1. Publisher throughput\n");
     let _ = writeln!(
         md,
-        "Stream batches of Transacted head records (16 databases, 3 partitions) through three publishers to the same tansu broker, \
+        "Stream batches of Transacted head records (16 databases, 3 partitions) through three publishers to the same broker, \
 {rounds} interleaved rounds per size (the order rotates each round), medians in records/s:\n\n\
 - **handler**: `Publisher::handle` on the deserialized Lambda event (classify, encode, produce, await every delivery), warm;\n\
 - **raw rdkafka (the limit)**: the same messages encoded beforehand, produced with the publisher's producer settings (`producer_config`), every delivery awaited;\n\
 - **Python peer**: `bench/python/publisher.py` (boto3 `TypeDeserializer`, generated protobuf classes, confluent-kafka with the same settings key for key), second round of its process, from the parsed event to `flush()`.\n"
     );
+    let _ = writeln!(md, "### On tansu\n");
+    throughput_table(&mut md, throughput);
     let _ = writeln!(
         md,
-        "| records | handler | raw rdkafka | Python | handler / raw | handler / Python |\n|---:|---:|---:|---:|---:|---:|"
+        "### On librdkafka's mock broker\n\n\
+The same three contenders against `rdkafka::mocking::MockCluster` (3 brokers, in the bench process, over TCP on 127.0.0.1): \
+a broker that costs far less per record than tansu, so the table shows what each publisher itself spends per record.\n"
     );
-    for t in throughput {
-        let (h, r, p) = (median(&t.handler), median(&t.raw), median(&t.python));
-        let _ = writeln!(
-            md,
-            "| {} | {h:.0} | {r:.0} | {p:.0} | {:.2} | {:.1} |",
-            t.records,
-            h / r,
-            h / p
-        );
-    }
-    let _ = writeln!(md, "\nEvery run (records/s):\n\n```");
-    for t in throughput {
-        let fmt = |v: &[f64]| {
-            v.iter()
-                .map(|x| format!("{x:.0}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let _ = writeln!(
-            md,
-            "{:>6}: handler [{}]  raw [{}]  python [{}]",
-            t.records,
-            fmt(&t.handler),
-            fmt(&t.raw),
-            fmt(&t.python)
-        );
-    }
-    let _ = writeln!(md, "```\n");
+    throughput_table(&mut md, on_mock);
 
     let _ = writeln!(md, "## 2. Cold start\n");
     let _ = writeln!(

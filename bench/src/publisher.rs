@@ -115,21 +115,15 @@ pub fn raw_producer(config: &PublisherConfig) -> FutureProducer<KafkaContext> {
         .expect("raw producer")
 }
 
-/// The Python peer's files: the event as JSON and the producer settings.
+/// The Python peer: its interpreter, script and generated protobuf module.
 pub struct PythonPeer {
     pub python: PathBuf,
     pub script: PathBuf,
     pub pythonpath: PathBuf,
-    pub config_json: PathBuf,
 }
 
 impl PythonPeer {
-    pub fn prepare(
-        venv: &Path,
-        root: &Path,
-        scratch: &Path,
-        config: &PublisherConfig,
-    ) -> Result<Self, String> {
+    pub fn prepare(venv: &Path, root: &Path, scratch: &Path) -> Result<Self, String> {
         let python = venv.join("bin/python");
         if !python.is_file() {
             return Err(format!("{} missing: run `make bench`", python.display()));
@@ -147,33 +141,32 @@ impl PythonPeer {
         if !status.success() {
             return Err("protoc (grpcio-tools) failed".into());
         }
-        // The publisher's own producer settings, key for key.
+        Ok(PythonPeer {
+            python,
+            script: root.join("bench/python/publisher.py"),
+            pythonpath,
+        })
+    }
+
+    /// Writes the publisher's own producer settings, key for key, for the
+    /// peer to use.
+    pub fn write_config(config: &PublisherConfig, path: &Path) -> Result<(), String> {
         let settings: serde_json::Map<String, serde_json::Value> = producer_config(config)
             .config_map()
             .iter()
             .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
             .collect();
-        let config_json = scratch.join("producer.json");
-        std::fs::write(
-            &config_json,
-            serde_json::Value::Object(settings).to_string(),
-        )
-        .map_err(|e| e.to_string())?;
-        Ok(PythonPeer {
-            python,
-            script: root.join("bench/python/publisher.py"),
-            pythonpath,
-            config_json,
-        })
+        std::fs::write(path, serde_json::Value::Object(settings).to_string())
+            .map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// Runs the peer over the event in `event_json`: two rounds in one
     /// process, the second (warm, like the handler) counted. Records/s.
-    pub fn run(&self, event_json: &Path, topic: &str) -> Result<f64, String> {
+    pub fn run(&self, event_json: &Path, config_json: &Path, topic: &str) -> Result<f64, String> {
         let output = Command::new(&self.python)
             .arg(&self.script)
             .arg(event_json)
-            .arg(&self.config_json)
+            .arg(config_json)
             .arg(topic)
             .arg(BASE_URI)
             .arg("2")
@@ -203,6 +196,7 @@ impl PythonPeer {
 
 /// Interleaved rounds for each batch size.
 pub async fn throughput(
+    label: &str,
     brokers: &str,
     topic: &str,
     sizes: &[usize],
@@ -211,6 +205,8 @@ pub async fn throughput(
     scratch: &Path,
 ) -> Result<Vec<Throughput>, String> {
     let config = config(brokers, topic);
+    let config_json = scratch.join(format!("producer-{label}.json"));
+    PythonPeer::write_config(&config, &config_json)?;
     let publisher =
         Publisher::new(config.clone(), KafkaContext::default()).map_err(|e| e.to_string())?;
     let raw = raw_producer(&config);
@@ -237,12 +233,12 @@ pub async fn throughput(
                 match (round + turn) % 3 {
                     0 => t.handler.push(run_handler(&publisher, &event).await),
                     1 => t.raw.push(run_raw(&raw, topic, &encoded).await),
-                    _ => t.python.push(peer.run(&event_json, topic)?),
+                    _ => t.python.push(peer.run(&event_json, &config_json, topic)?),
                 }
             }
         }
         eprintln!(
-            "publisher {size:>6} records: handler {:>9.0}/s  raw {:>9.0}/s  python {:>8.0}/s",
+            "publisher {label} {size:>6} records: handler {:>9.0}/s  raw {:>9.0}/s  python {:>8.0}/s",
             median(&t.handler),
             median(&t.raw),
             median(&t.python)

@@ -29,10 +29,12 @@ use aws_lambda_events::event::{
     dynamodb::Event as DynamoDbEvent,
     streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse},
 };
+use evidentsource_database_events::DatabaseEvent;
 use evidentsource_kafka_config::KafkaContext;
 use rdkafka::{
     ClientConfig,
     error::{KafkaError, RDKafkaErrorCode},
+    message::{Header, OwnedHeaders},
     producer::{FutureProducer, FutureRecord, Producer},
 };
 use tokio::time::Instant;
@@ -170,11 +172,11 @@ impl Publisher {
                     continue;
                 }
             };
-            let encoded = event.encode(&self.config.base_uri);
+            let value = event.value();
             let message = FutureRecord::to(topic)
-                .key(&encoded.key)
-                .payload(&encoded.message.value)
-                .headers(encoded.message.owned_headers());
+                .key(event.database())
+                .payload(&value)
+                .headers(kafka_headers(&event, &self.config.base_uri));
             match producer.send_result(message) {
                 Ok(delivery) => in_flight.push((index, delivery)),
                 Err((error, _)) => {
@@ -187,8 +189,17 @@ impl Publisher {
             }
         }
 
-        for (index, delivery) in in_flight {
-            let failed = match tokio::time::timeout_at(deadline, delivery).await {
+        // One timer for the whole batch (not one per delivery); a delivery
+        // that is already confirmed counts even after the deadline.
+        let out_of_time = tokio::time::sleep_until(deadline);
+        tokio::pin!(out_of_time);
+        for (index, mut delivery) in in_flight {
+            let outcome = tokio::select! {
+                biased;
+                confirmed = &mut delivery => Ok(confirmed),
+                () = &mut out_of_time => Err(()),
+            };
+            let failed = match outcome {
                 Ok(Ok(Ok(_))) => {
                     self.stats.published.fetch_add(1, Ordering::Relaxed);
                     false
@@ -201,7 +212,7 @@ impl Publisher {
                     tracing::warn!(index, "delivery canceled: the producer went away");
                     true
                 }
-                Err(_elapsed) => {
+                Err(()) => {
                     tracing::warn!(
                         index,
                         "delivery not confirmed before the function's deadline"
@@ -252,6 +263,22 @@ impl Publisher {
     }
 }
 
+/// The event's headers written straight into rdkafka's (no intermediate
+/// CloudEvent or header list: this runs once per record).
+pub fn kafka_headers(event: &DatabaseEvent, base_uri: &str) -> OwnedHeaders {
+    let mut headers = Some(OwnedHeaders::new_with_capacity(10));
+    event.write_headers(base_uri, |key, value| {
+        // `insert` takes the headers by value.
+        headers = headers.take().map(|h| {
+            h.insert(Header {
+                key,
+                value: Some(value),
+            })
+        });
+    });
+    headers.unwrap_or_default()
+}
+
 /// The producer settings of CONTRACT §2 plus the two that keep per-partition
 /// order under failure (see the crate docs).
 pub fn producer_config(config: &PublisherConfig) -> ClientConfig {
@@ -273,6 +300,46 @@ mod tests {
     use rdkafka::error::{KafkaError, RDKafkaErrorCode as C};
 
     use super::*;
+
+    #[test]
+    fn headers_go_to_rdkafka_as_the_binding_encodes_them() {
+        use evidentsource_proto::{BatchSummary, Database, Timestamp};
+        use rdkafka::message::Headers;
+        let at = Timestamp {
+            seconds: 1_705_314_605,
+            nanos: 456_000_000,
+        };
+        let events = [
+            DatabaseEvent::Created(Database {
+                name: "accounts".into(),
+                created_at: Some(at),
+                revision_timestamp: Some(at),
+                ..Default::default()
+            }),
+            DatabaseEvent::Transacted(BatchSummary {
+                id: "b-1".into(),
+                database: "accounts".into(),
+                basis: 3,
+                revision: 5,
+                event_count: 2,
+                recorded_time: Some(at),
+            }),
+            DatabaseEvent::Deleted {
+                database: "accounts".into(),
+                created_at: at,
+                deleted_at: at,
+            },
+        ];
+        for event in events {
+            let direct = kafka_headers(&event, "https://x");
+            let direct: Vec<(String, Vec<u8>)> = direct
+                .iter()
+                .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                .collect();
+            assert_eq!(direct, event.encode("https://x").message.headers);
+            assert!(direct.len() >= 7, "{direct:?}");
+        }
+    }
 
     #[test]
     fn kafka_errors_are_told_apart() {

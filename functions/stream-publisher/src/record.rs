@@ -41,11 +41,7 @@ pub fn classify(record: &EventRecord) -> Classified {
         "REMOVE" => return Classified::Skip("a tombstone expired (TTL)"),
         _ => return Classified::Poison(format!("unknown event name {:?}", record.event_name)),
     }
-    let head = match HeadItem::from_item(record.change.new_image.clone()) {
-        Ok(head) => head,
-        Err(e) => return Classified::Poison(e),
-    };
-    match head.change() {
+    match HeadItem::change_of_image(&record.change.new_image) {
         Ok(event) => Classified::Publish(event),
         Err(e) => Classified::Poison(e),
     }

@@ -142,3 +142,49 @@ async fn retriable_errors_are_retried_by_the_producer() {
         "librdkafka retried them itself: {failures:?}"
     );
 }
+
+/// Brokers that never answer: the handler stops waiting at its deadline (one
+/// timer for the whole batch) and reports the first record, so Lambda retries
+/// the whole batch; the deliveries still confirmed before then count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_deliveries_fail_at_the_deadline_from_the_first_record() {
+    let mock = MockCluster::new(3).unwrap();
+    mock.create_topic(TOPIC, 3, 1).unwrap();
+    let publisher = publisher(&mock.bootstrap_servers());
+    let records = interleaved_records(&["a", "b", "c"], 4);
+    // Warm: metadata and connections in place, all delivered.
+    assert_eq!(
+        run_like_lambda(&publisher, &records[..3]).await,
+        Vec::<usize>::new()
+    );
+    for broker in 1..=3 {
+        mock.broker_down(broker).unwrap();
+    }
+    let started = tokio::time::Instant::now();
+    let deadline = started + Duration::from_millis(800);
+    let response = publisher.handle(&event(&records), deadline).await.unwrap();
+    let waited = started.elapsed();
+    let reported: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone().unwrap())
+        .collect();
+    assert_eq!(
+        reported,
+        [records[0]["dynamodb"]["SequenceNumber"].as_str().unwrap()],
+        "the first record is reported"
+    );
+    assert!(
+        waited >= Duration::from_millis(800) && waited < Duration::from_secs(5),
+        "waited {waited:?} for an 800 ms deadline"
+    );
+    let failed = publisher
+        .stats()
+        .failed
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        failed,
+        records.len() as u64,
+        "every unconfirmed delivery counted"
+    );
+}

@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use evidentsource_cloudevents_kafka::{
-    AttributesReader, AttributesWriter, BinaryMessage, Data, Event, encode, ext,
+    AttributesReader, AttributesWriter, BinaryMessage, CONTENT_TYPE, Data, Event, ext,
 };
 use evidentsource_proto::{BatchSummary, Database, Message, Timestamp};
 use uuid::Uuid;
@@ -117,10 +117,64 @@ impl DatabaseEvent {
         e
     }
 
+    /// The message: key, headers and value. The same bytes as
+    /// `encode(&self.to_cloudevent(base_uri))` (a test holds them equal), but
+    /// written directly: this is the publisher's per-record path.
     pub fn encode(&self, base_uri: &str) -> EncodedDatabaseEvent {
+        let mut headers = Vec::with_capacity(10);
+        self.write_headers(base_uri, |name, value| {
+            headers.push((name.to_owned(), value.to_vec()))
+        });
         EncodedDatabaseEvent {
             key: self.database().to_owned(),
-            message: encode(&self.to_cloudevent(base_uri)),
+            message: BinaryMessage {
+                headers,
+                value: self.value(),
+            },
+        }
+    }
+
+    /// Hands each binary-mode header to `put`, in the binding's order
+    /// (see [`evidentsource_cloudevents_kafka::encode`]), without building a
+    /// CloudEvent: the caller decides where the bytes go (a `BinaryMessage`,
+    /// or straight into rdkafka's headers).
+    pub fn write_headers(&self, base_uri: &str, mut put: impl FnMut(&'static str, &[u8])) {
+        let mut id = Uuid::encode_buffer();
+        put("ce_specversion", b"1.0");
+        put(
+            "ce_id",
+            self.id().hyphenated().encode_lower(&mut id).as_bytes(),
+        );
+        put("ce_source", source(base_uri, self.database()).as_bytes());
+        put("ce_type", self.event_type().as_bytes());
+        if let Some(time) = self.time() {
+            put("ce_time", format_time(&time).as_bytes());
+        }
+        let content_type = match self {
+            DatabaseEvent::Deleted { .. } => OCTET_STREAM,
+            _ => PROTOBUF,
+        };
+        put("ce_datacontenttype", content_type.as_bytes());
+        put(CONTENT_TYPE, content_type.as_bytes());
+        let (revision, basis) = match self {
+            DatabaseEvent::Created(d) => (d.revision, d.basis),
+            DatabaseEvent::Transacted(b) => {
+                put("ce_subject", b.id.as_bytes());
+                (b.revision, b.basis)
+            }
+            DatabaseEvent::Deleted { .. } => return,
+        };
+        let mut digits = itoa::Buffer::new();
+        put("ce_revision", digits.format(revision).as_bytes());
+        put("ce_basis", digits.format(basis).as_bytes());
+    }
+
+    /// The message value: the protobuf body (empty for Deleted).
+    pub fn value(&self) -> Vec<u8> {
+        match self {
+            DatabaseEvent::Created(d) => d.encode_to_vec(),
+            DatabaseEvent::Transacted(b) => b.encode_to_vec(),
+            DatabaseEvent::Deleted { .. } => Vec::new(),
         }
     }
 }

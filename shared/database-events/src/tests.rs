@@ -164,3 +164,65 @@ fn parse_rejects_inconsistent_messages() {
         Err(InvalidDatabaseEvent::UnknownType(_))
     ));
 }
+
+fn any_timestamp() -> impl proptest::strategy::Strategy<Value = Timestamp> {
+    use proptest::prelude::*;
+    // Year 1970 to 9999 (RFC 3339's range), any nanosecond.
+    (0i64..=253_402_300_799, 0i32..1_000_000_000)
+        .prop_map(|(seconds, nanos)| Timestamp { seconds, nanos })
+}
+
+fn any_event() -> impl proptest::strategy::Strategy<Value = DatabaseEvent> {
+    use proptest::prelude::*;
+    let name = "[a-z][a-z0-9_-]{0,30}";
+    prop_oneof![
+        (name, proptest::option::of(any_timestamp()), any::<u64>()).prop_map(
+            |(name, created_at, revision)| DatabaseEvent::Created(Database {
+                name,
+                created_at,
+                basis: revision,
+                revision,
+                revision_timestamp: created_at,
+            })
+        ),
+        (
+            name,
+            "[A-Za-z0-9-]{1,40}",
+            0u64..u64::MAX / 2,
+            1u32..,
+            proptest::option::of(any_timestamp())
+        )
+            .prop_map(|(database, id, basis, count, recorded_time)| {
+                DatabaseEvent::Transacted(BatchSummary {
+                    id,
+                    database,
+                    basis,
+                    revision: basis + u64::from(count),
+                    event_count: count,
+                    recorded_time,
+                })
+            }),
+        (name, any_timestamp(), any_timestamp()).prop_map(|(database, created_at, deleted_at)| {
+            DatabaseEvent::Deleted {
+                database,
+                created_at,
+                deleted_at,
+            }
+        }),
+    ]
+}
+
+proptest::proptest! {
+    /// The publisher's direct path writes exactly what the generic binding
+    /// writes for the same CloudEvent: the contract has one definition.
+    #[test]
+    fn direct_encoding_equals_the_generic_binding(
+        event in any_event(),
+        base in proptest::sample::select(vec!["https://api.example.com", "https://api.example.com/", "b"]),
+    ) {
+        let generic = evidentsource_cloudevents_kafka::encode(&event.to_cloudevent(base));
+        let direct = event.encode(base);
+        proptest::prop_assert_eq!(&direct.message, &generic);
+        proptest::prop_assert_eq!(direct.key, event.database());
+    }
+}
