@@ -198,17 +198,25 @@ async fn run(args: Args) -> Result<(), String> {
 }
 
 async fn contention(endpoint: &str, args: &Args) -> Vec<storage::Contention> {
-    let per_writer = if args.quick { 10 } else { 30 };
-    let mut results = Vec::new();
-    for (writers, databases) in [(1, 1), (4, 1), (16, 1), (16, 16)] {
-        let c = storage::contention(endpoint, writers, databases, per_writer).await;
+    let (rounds, per_writer) = if args.quick { (1, 10) } else { (3, 20) };
+    let results = storage::contention(
+        endpoint,
+        &[(1, 1), (4, 1), (16, 1), (16, 16)],
+        rounds,
+        per_writer,
+    )
+    .await;
+    for c in &results {
         eprintln!(
-            "contention {writers:>2} writers on {databases:>2} database(s): {:.1} commits/s, {:.2} retries/commit, {} failures",
+            "contention {:>2} writers on {:>2} database(s): {:.1} commits/s (rounds: {:.1?}), {:.2} retries/commit, {:.2} reads/commit, {} failures",
+            c.writers,
+            c.databases,
             c.rate(),
+            c.rates,
             c.retries_per_commit(),
+            c.reads_per_commit(),
             c.failures
         );
-        results.push(c);
     }
     results
 }
@@ -460,24 +468,34 @@ on the items actually sent (transactional writes: 2 WU per started KB), round tr
     let _ = writeln!(md, "\n## 4. Contention\n");
     let _ = writeln!(
         md,
-        "Concurrent writers in one process, each committing single-event transactions without conditions (each must commit) through one `Store`, \
-against moto (which serializes requests, so the absolute rate is moto's). Retries = commit attempts beyond the first.\n"
+        "Concurrent writers in one process, each committing single-event transactions (with a transaction id, without conditions: each must commit) \
+through one `Store`, against moto (which handles one request at a time, so the absolute rate is moto's). Each setup runs on a fresh table with its \
+connections opened before the clock starts; the setups are interleaved, {} round(s) with the order rotating, and the rate is the median round. \
+Retries = commit attempts beyond the first; reads = read round trips per commit (head and transaction id; a lost race returns the new head, so \
+retries read nothing).\n",
+        contention.first().map_or(0, |c| c.rates.len())
     );
     let _ = writeln!(
         md,
-        "| writers | databases | commits | commits/s | vs 1 writer | retries per commit | failures |\n|---:|---:|---:|---:|---:|---:|---:|"
+        "| writers | databases | commits | commits/s | vs 1 writer | retries per commit | reads per commit | failures | rounds (commits/s) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     );
     for c in contention {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {:.1} | {:.0} % | {:.2} | {} |",
+            "| {} | {} | {} | {:.1} | {:.0} % | {:.2} | {:.2} | {} | {} |",
             c.writers,
             c.databases,
             c.commits,
             c.rate(),
             single.map(|s| c.rate() / s * 100.0).unwrap_or(f64::NAN),
             c.retries_per_commit(),
-            c.failures
+            c.reads_per_commit(),
+            c.failures,
+            c.rates
+                .iter()
+                .map(|r| format!("{r:.1}"))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
     }
 

@@ -2,10 +2,7 @@
 //! (by DynamoDB's item-size rules on the items sent: moto meters nothing),
 //! and commit rate and retries under contention.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Instant};
 
 use evidentsource_domain::{DatabaseName, Limits, Transaction};
 use evidentsource_local_servers::{dynamodb_client, unique_name};
@@ -97,30 +94,67 @@ pub async fn write_cost(endpoint: &str) -> Vec<WriteCost> {
 pub struct Contention {
     pub writers: usize,
     pub databases: usize,
+    /// Over all rounds.
     pub commits: u64,
     pub failures: u64,
     pub retries: u64,
-    pub elapsed: Duration,
+    /// Read round trips (head, transaction id, conditions).
+    pub reads: u64,
+    /// Commits/s of each round.
+    pub rates: Vec<f64>,
 }
 
 impl Contention {
+    /// Median commits/s over the rounds.
     pub fn rate(&self) -> f64 {
-        self.commits as f64 / self.elapsed.as_secs_f64()
+        crate::publisher::median(&self.rates)
     }
 
     pub fn retries_per_commit(&self) -> f64 {
         self.retries as f64 / self.commits.max(1) as f64
     }
+
+    pub fn reads_per_commit(&self) -> f64 {
+        self.reads as f64 / self.commits.max(1) as f64
+    }
+}
+
+/// Each `(writers, databases)` setup, `rounds` times, interleaved with the
+/// order rotating every round (moto's speed drifts over a run; the setups
+/// must see the same drift). See [`contention_round`].
+pub async fn contention(
+    endpoint: &str,
+    setups: &[(usize, usize)],
+    rounds: usize,
+    per_writer: usize,
+) -> Vec<Contention> {
+    let mut results: Vec<Contention> = setups
+        .iter()
+        .map(|&(writers, databases)| Contention {
+            writers,
+            databases,
+            commits: 0,
+            failures: 0,
+            retries: 0,
+            reads: 0,
+            rates: Vec::new(),
+        })
+        .collect();
+    for round in 0..rounds {
+        for turn in 0..setups.len() {
+            let r = &mut results[(round + turn) % setups.len()];
+            contention_round(endpoint, r, per_writer).await;
+        }
+    }
+    results
 }
 
 /// `writers` tasks, each committing `per_writer` single-event transactions
-/// (no conditions: every one must commit) to database `w % databases`.
-pub async fn contention(
-    endpoint: &str,
-    writers: usize,
-    databases: usize,
-    per_writer: usize,
-) -> Contention {
+/// (with a transaction id, no conditions: every one must commit) to database
+/// `w % databases`, on a fresh table; the client's connections are opened
+/// before the clock starts, so every setup starts warm.
+async fn contention_round(endpoint: &str, into: &mut Contention, per_writer: usize) {
+    let (writers, databases) = (into.writers, into.databases);
     let store = Arc::new(store(endpoint).await);
     let mut names = Vec::new();
     for _ in 0..databases {
@@ -128,19 +162,30 @@ pub async fn contention(
         store.create_database(&db).await.expect("create");
         names.push(db);
     }
+    let warm: Vec<_> = (0..writers)
+        .map(|w| {
+            let store = store.clone();
+            let db = names[w % databases].clone();
+            tokio::spawn(async move { store.read_head(db.as_str()).await.expect("warm-up read") })
+        })
+        .collect();
+    for w in warm {
+        w.await.expect("warm-up task");
+    }
     let started = Instant::now();
     let tasks: Vec<_> = (0..writers)
         .map(|w| {
             let store = store.clone();
             let db = names[w % databases].clone();
             tokio::spawn(async move {
-                let (mut commits, mut failures, mut retries) = (0u64, 0u64, 0u64);
+                let (mut commits, mut failures, mut retries, mut reads) = (0u64, 0u64, 0u64, 0u64);
                 for i in 0..per_writer {
                     let t = transaction(&db, &format!("w{w}-{i}"), 1, 200);
                     match store.transact_measured(&t).await {
                         Ok((_, cost)) => {
                             commits += 1;
                             retries += u64::from(cost.write_round_trips.saturating_sub(1));
+                            reads += u64::from(cost.read_round_trips);
                         }
                         Err(e) => {
                             failures += 1;
@@ -148,24 +193,19 @@ pub async fn contention(
                         }
                     }
                 }
-                (commits, failures, retries)
+                (commits, failures, retries, reads)
             })
         })
         .collect();
-    let mut result = Contention {
-        writers,
-        databases,
-        commits: 0,
-        failures: 0,
-        retries: 0,
-        elapsed: Duration::ZERO,
-    };
+    let mut commits = 0;
     for t in tasks {
-        let (c, f, r) = t.await.expect("writer task");
-        result.commits += c;
-        result.failures += f;
-        result.retries += r;
+        let (c, f, r, reads) = t.await.expect("writer task");
+        commits += c;
+        into.failures += f;
+        into.retries += r;
+        into.reads += reads;
     }
-    result.elapsed = started.elapsed();
-    result
+    into.commits += commits;
+    into.rates
+        .push(commits as f64 / started.elapsed().as_secs_f64());
 }
