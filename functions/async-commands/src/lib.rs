@@ -122,6 +122,7 @@ impl Processor {
             .producer_config()
             .create_with_context(context)
             .map_err(ProcessError::Producer)?;
+        evidentsource_kafka_config::connect_early(&producer, &config.responses_topic);
         Ok(Processor {
             config,
             store,

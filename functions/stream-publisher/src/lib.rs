@@ -30,7 +30,7 @@ use aws_lambda_events::event::{
     streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse},
 };
 use evidentsource_database_events::DatabaseEvent;
-use evidentsource_kafka_config::KafkaContext;
+use evidentsource_kafka_config::{KafkaContext, connect_early};
 use rdkafka::{
     ClientConfig,
     error::{KafkaError, RDKafkaErrorCode},
@@ -292,7 +292,9 @@ fn build_producer(
     config: &PublisherConfig,
     context: &KafkaContext,
 ) -> Result<FutureProducer<KafkaContext>, KafkaError> {
-    producer_config(config).create_with_context(context.clone())
+    let producer = producer_config(config).create_with_context(context.clone())?;
+    connect_early(&producer, &config.topic);
+    Ok(producer)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! function's IAM role.
 
 mod base_uri;
+mod connect;
 mod msk_iam;
 mod resolve;
 mod secret;
@@ -16,6 +17,7 @@ mod settings;
 mod topics;
 
 pub use base_uri::base_uri_from_lookup;
+pub use connect::connect_early;
 pub use msk_iam::{KafkaContext, MskIamTokenSource};
 pub use secret::{Secret, load_sasl_secret};
 pub use settings::{Credentials, KafkaConfigError, KafkaSettings, SaslMechanism, SecurityProtocol};
