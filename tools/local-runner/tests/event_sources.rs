@@ -302,8 +302,10 @@ async fn run_kafka(
     let source = KafkaSource {
         consumer,
         settings: evidentsource_local_runner::template::KafkaSettings {
-            batch_size: 100,
-            window: Duration::from_millis(500),
+            // Exactly the 5 records produced, however slowly the second
+            // partition's fetch arrives on a loaded machine.
+            batch_size: 5,
+            window: Duration::from_secs(10),
         },
         source: EventSource::SelfManaged,
         bootstrap_servers: shared().kafka_brokers.clone(),
