@@ -6,16 +6,19 @@ PYTHON ?= python3
 VENV ?= .venv
 VENV_SAM ?= .venv-sam
 VENV_BENCH ?= .venv-bench
+VENV_EXAMPLES ?= .venv-examples
+NPM ?= npm
 CARGO ?= cargo
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: help venv venv-sam venv-bench bench build test template-check sam-build fmt lint ci demo dev runner check-linkage clean-venv
+.PHONY: help venv venv-sam venv-bench examples-deps fuzz bench build test template-check sam-build fmt lint ci demo dev runner check-linkage clean-venv
 
 help:
 	@echo "make demo   - the whole suite on this machine and a scripted scenario through it; exit 0 if right"
 	@echo "make test   - install the local servers (venv) and run every test, unit and integration (incl. the demo)"
 	@echo "make dev    - the whole suite on this machine until Ctrl-C, with copy-paste examples"
 	@echo "make bench  - the benchmarks (release build, minutes): writes docs/PERFORMANCE.md"
+	@echo "make fuzz   - the fuzz targets (fuzz/), FUZZ_SECONDS each (default 60); make test runs each for 2 s"
 	@echo "make lint   - rustfmt check and clippy with -D warnings"
 	@echo "make template-check - translate and lint template.yaml, check its IAM policies (offline)"
 	@echo "make sam-build - sam build: the four arm64 Lambda bootstraps, with their sizes and linkage"
@@ -46,6 +49,23 @@ $(VENV_SAM)/.installed: scripts/requirements-sam.txt
 
 build:
 	$(CARGO) build --workspace --all-targets --locked
+
+# The clients users bring, installed plainly from the examples' lock files:
+# kafka-python + the CloudEvents SDK in their own venv (its pins differ
+# from moto's), kafkajs + protobufjs in examples/node/node_modules. The
+# interop test (tools/local-runner/tests/interop.rs) runs them.
+examples-deps: $(VENV_EXAMPLES)/.installed examples/node/node_modules/.installed
+
+$(VENV_EXAMPLES)/.installed: examples/python/requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found"; exit 1; }
+	$(PYTHON) -m venv $(VENV_EXAMPLES)
+	$(VENV_EXAMPLES)/bin/pip install --quiet --disable-pip-version-check -r examples/python/requirements.lock
+	@touch $@
+
+examples/node/node_modules/.installed: examples/node/package-lock.json
+	@command -v $(NPM) >/dev/null || { echo "make: $(NPM) not found (Node.js 18+ is needed for the Node examples)"; exit 1; }
+	$(NPM) ci --prefix examples/node --no-audit --no-fund --loglevel=error
+	@touch $@
 
 # The Python peer of the publisher benchmark (boto3, confluent-kafka,
 # protobuf + grpcio-tools for protoc).
@@ -83,11 +103,18 @@ sam-build: venv-sam
 # One moto and one tansu for the whole run (with-local-servers), so every
 # test binary shares them; each test uses its own table and topic names.
 # --no-fail-fast: every test binary runs, and the summary counts every failure.
-test: venv template-check build
+test: venv examples-deps template-check build
 	@mkdir -p .local
 	set -o pipefail; $(CARGO) run --locked --quiet -p evidentsource-local-servers --bin with-local-servers -- \
 		$(CARGO) test --workspace --locked --no-fail-fast 2>&1 | tee .local/test.log
 	@bash scripts/test-summary.sh .local/test.log
+
+# Property-driven fuzzing of every decoder of untrusted input (fuzz/tests):
+# no panic, no 5xx, bounded errors and allocation. make test runs the same
+# targets for 2 s each as a smoke.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(CARGO) test --locked -p evidentsource-fuzz -- --nocapture
 
 # Release-builds the Lambda binaries and lists the shared libraries they
 # need: glibc only (see Cargo.toml, rdkafka features).

@@ -1,4 +1,4 @@
-//! Created, Transacted and Deleted database events (CONTRACT §2) go through
+//! Created, Transacted and Deleted database events (docs/contract.md §2) go through
 //! the real tansu broker with rdkafka and come back byte-identical.
 
 use std::time::Duration;

@@ -2,6 +2,7 @@
 //! `docs/PERFORMANCE.md`).
 
 pub mod cold_start;
+pub mod compression;
 pub mod publisher;
 pub mod records;
 pub mod storage;

@@ -1,4 +1,4 @@
-//! `evidentsource-bench [--quick] [--only throughput|contention] [--micro FILE] [--out FILE]`
+//! `evidentsource-bench [--quick] [--only throughput|compression|contention] [--micro FILE] [--out FILE]`
 //!
 //! Starts its own moto and tansu, measures (publisher throughput against
 //! the raw-rdkafka limit and the Python peer, interleaved; publisher peak
@@ -15,6 +15,7 @@ use std::{
 
 use evidentsource_bench::{
     cold_start::{self, ColdStart},
+    compression,
     publisher::{self, Throughput, median},
     records, storage,
 };
@@ -42,9 +43,13 @@ fn parse(args: &[String]) -> Result<Args, String> {
         match a.as_str() {
             "--quick" => parsed.quick = true,
             "--only" => {
-                let section = it.next().ok_or("--only throughput|contention")?;
-                if !["throughput", "contention"].contains(&section.as_str()) {
-                    return Err(format!("--only {section:?}: throughput or contention"));
+                let section = it
+                    .next()
+                    .ok_or("--only throughput|compression|contention")?;
+                if !["throughput", "compression", "contention"].contains(&section.as_str()) {
+                    return Err(format!(
+                        "--only {section:?}: throughput, compression or contention"
+                    ));
                 }
                 parsed.only = Some(section.clone());
             }
@@ -80,7 +85,7 @@ async fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             eprintln!(
-                "evidentsource-bench: {e}\nusage: evidentsource-bench [--quick] [--only throughput|contention] [--micro FILE] [--out FILE]"
+                "evidentsource-bench: {e}\nusage: evidentsource-bench [--quick] [--only throughput|compression|contention] [--micro FILE] [--out FILE]"
             );
             return ExitCode::from(2);
         }
@@ -109,9 +114,9 @@ async fn run(args: Args) -> Result<(), String> {
     // own cost per record shows.
     let sizes = [100, 1_000, 10_000];
     let rounds = if args.quick { 2 } else { 5 };
-    let peer = publisher::PythonPeer::prepare(&root.join(".venv-bench"), &root, &scratch)?;
     let throughput = match args.only.as_deref() {
         None | Some("throughput") => {
+            let peer = publisher::PythonPeer::prepare(&root.join(".venv-bench"), &root, &scratch)?;
             let tansu =
                 publisher::throughput("tansu", &brokers, &topic, &sizes, rounds, &peer, &scratch)
                     .await?;
@@ -133,6 +138,23 @@ async fn run(args: Args) -> Result<(), String> {
         _ => Default::default(),
     };
     if args.only.as_deref() == Some("throughput") {
+        return Ok(());
+    }
+
+    // 1b. Compression codecs on the same batches, on tansu.
+    let codecs = match args.only.as_deref() {
+        None | Some("compression") => {
+            compression::compare(
+                &brokers,
+                &topic,
+                &[100, 10_000],
+                if args.quick { 1 } else { 3 },
+            )
+            .await?
+        }
+        _ => Vec::new(),
+    };
+    if args.only.as_deref() == Some("compression") {
         return Ok(());
     }
 
@@ -186,6 +208,7 @@ async fn run(args: Args) -> Result<(), String> {
         &args,
         rounds,
         &throughput,
+        &codecs,
         &rss,
         &costs,
         &contention,
@@ -238,19 +261,13 @@ fn throughput_table(md: &mut String, throughput: &[Throughput]) {
     }
     let _ = writeln!(md, "\nEvery run (records/s):\n\n```");
     for t in throughput {
-        let fmt = |v: &[f64]| {
-            v.iter()
-                .map(|x| format!("{x:.0}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
         let _ = writeln!(
             md,
             "{:>6}: handler [{}]  raw [{}]  python [{}]",
             t.records,
-            fmt(&t.handler),
-            fmt(&t.raw),
-            fmt(&t.python)
+            publisher::rounds(&t.handler),
+            publisher::rounds(&t.raw),
+            publisher::rounds(&t.python)
         );
     }
     let _ = writeln!(md, "```\n");
@@ -299,6 +316,7 @@ fn render(
     args: &Args,
     rounds: usize,
     (throughput, on_mock): &(Vec<Throughput>, Vec<Throughput>),
+    codecs: &[compression::CodecRun],
     rss: &serde_json::Value,
     costs: &[storage::WriteCost],
     contention: &[storage::Contention],
@@ -406,6 +424,15 @@ The same three contenders against `rdkafka::mocking::MockCluster` (3 brokers, in
 a broker that costs far less per record than tansu, so the table shows what each publisher itself spends per record.\n"
     );
     throughput_table(&mut md, on_mock);
+
+    let _ = writeln!(md, "### Compression\n");
+    let _ = writeln!(
+        md,
+        "The same stream batches through the handler once per codec (`KAFKA_COMPRESSION_TYPE`), codecs interleaved, medians of the rounds; \
+bytes on the wire from librdkafka's statistics (Σ brokers' `txbytes`) of a producer with the same settings sending the same messages. \
+kafka-python and kafkajs decode only gzip without extra packages, so the default is gzip or none, whichever this table favours: gzip (see docs/contract.md §7).\n"
+    );
+    compression::table(&mut md, codecs);
 
     let _ = writeln!(md, "## 2. Cold start\n");
     let _ = writeln!(

@@ -14,7 +14,10 @@ use evidentsource_kafka_config::KafkaContext;
 use evidentsource_stream_publisher::{
     Classified, Publisher, PublisherConfig, classify, producer_config,
 };
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{
+    ClientContext,
+    producer::{FutureProducer, FutureRecord},
+};
 
 use crate::records;
 
@@ -27,6 +30,15 @@ pub struct Throughput {
     pub handler: Vec<f64>,
     pub raw: Vec<f64>,
     pub python: Vec<f64>,
+}
+
+/// The rounds' figures as `a b c`, for the report's "every run" lists.
+pub fn rounds(values: &[f64]) -> String {
+    values
+        .iter()
+        .map(|x| format!("{x:.0}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub fn median(values: &[f64]) -> f64 {
@@ -66,7 +78,7 @@ pub async fn run_handler(publisher: &Publisher, event: &Event) -> f64 {
 }
 
 /// The messages the publisher would send, encoded beforehand.
-pub struct Encoded(Vec<(String, evidentsource_cloudevents_kafka::BinaryMessage)>);
+pub struct Encoded(pub(crate) Vec<(String, evidentsource_cloudevents_kafka::BinaryMessage)>);
 
 pub fn pre_encode(event: &Event) -> Encoded {
     Encoded(
@@ -86,8 +98,8 @@ pub fn pre_encode(event: &Event) -> Encoded {
 
 /// The limit: the same messages, already encoded, through a producer with
 /// the publisher's settings; every delivery awaited. Records/s.
-pub async fn run_raw(
-    producer: &FutureProducer<KafkaContext>,
+pub async fn run_raw<C: ClientContext + 'static>(
+    producer: &FutureProducer<C>,
     topic: &str,
     encoded: &Encoded,
 ) -> f64 {

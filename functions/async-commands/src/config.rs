@@ -4,7 +4,7 @@ use evidentsource_kafka_config::{KafkaConfigError, KafkaSettings, Topics, base_u
 
 /// How long a recorded response lives unless `RESPONSE_RECORD_TTL_SECONDS`
 /// says otherwise: a week, well over the commands topic's recommended
-/// retention of one day (CONTRACT §1).
+/// retention of one day (docs/contract.md §1).
 pub const DEFAULT_RESPONSE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The processor's settings, read once at cold start.

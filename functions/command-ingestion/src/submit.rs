@@ -1,6 +1,6 @@
 //! Async submit: `POST /databases/{name}/transactions?mode=async` validates
 //! the transaction like the synchronous route, publishes it as a transact
-//! command on the Async Commands topic (CONTRACT §5) and answers 202 with
+//! command on the Async Commands topic (docs/contract.md §5) and answers 202 with
 //! the correlation id under which its response will appear on the Async
 //! Responses topic.
 
@@ -67,14 +67,19 @@ impl SubmitConfig {
 pub struct AsyncSubmit {
     config: SubmitConfig,
     producer: FutureProducer<KafkaContext>,
+    context: KafkaContext,
 }
 
 impl AsyncSubmit {
     pub fn new(config: SubmitConfig, context: KafkaContext) -> Result<Self, KafkaError> {
         let mut client = config.kafka.producer_config();
         client.set("message.timeout.ms", config.timeout.as_millis().to_string());
-        let producer = client.create_with_context(context)?;
-        Ok(AsyncSubmit { config, producer })
+        let producer = client.create_with_context(context.clone())?;
+        Ok(AsyncSubmit {
+            config,
+            producer,
+            context,
+        })
     }
 
     /// Publishes the transaction as a command; returns its correlation id
@@ -129,10 +134,24 @@ impl AsyncSubmit {
             .key(&correlation_id)
             .payload(&message.value)
             .headers(message.owned_headers());
-        match self.producer.send(record, self.config.timeout).await {
-            Ok(_) => Ok(correlation_id),
-            Err((error, _)) => {
-                tracing::warn!(error = %error, topic = self.config.topic, "async submit failed");
+        let sent = tokio::select! {
+            biased;
+            sent = self.producer.send(record, self.config.timeout) => {
+                sent.map(|_| ()).map_err(|(error, _)| error.to_string())
+            }
+            // A refused handshake (wrong password, untrusted certificate)
+            // ends the wait at once instead of at the timeout. The log names
+            // the setting to fix; the client only learns that the service
+            // cannot reach its broker.
+            refused = self.context.auth_failed() => {
+                tracing::error!(error = %refused, topic = self.config.topic, "async submit: the broker refused the connection");
+                Err("the service cannot connect to its Kafka cluster".to_owned())
+            }
+        };
+        match sent {
+            Ok(()) => Ok(correlation_id),
+            Err(error) => {
+                tracing::warn!(error, topic = self.config.topic, "async submit failed");
                 Err(Refusal::new(
                     503,
                     ErrorCode::Internal,

@@ -1,4 +1,4 @@
-//! The async command contract (CONTRACT §5).
+//! The async command contract (docs/contract.md §5).
 //!
 //! A command is a CloudEvent in binary mode on the Async Commands topic:
 //! `ce_type` names it, the key and `ce_correlationid` carry the correlation

@@ -1,6 +1,6 @@
 use crate::KafkaConfigError;
 
-/// `BASE_URI` (CONTRACT §3): the base of every `ce_source`, an absolute
+/// `BASE_URI` (docs/contract.md §3): the base of every `ce_source`, an absolute
 /// http(s) URI without a query; a trailing `/` is dropped.
 pub fn base_uri_from_lookup(
     lookup: impl Fn(&str) -> Option<String>,

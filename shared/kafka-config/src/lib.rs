@@ -2,23 +2,37 @@
 //!
 //! [`KafkaSettings::from_env`] reads CONTRACT §3's variables once, at cold
 //! start, and refuses contradictions with an error naming the variable.
-//! [`KafkaSettings::client_config`] turns them into librdkafka properties
-//! (the only place that does), and [`KafkaContext`] is the client context
-//! every producer, consumer and admin client uses: with `AWS_MSK_IAM` it
-//! answers librdkafka's OAUTHBEARER token refresh with a token signed by the
-//! function's IAM role.
+//! [`KafkaSettings::resolve`] loads what secrets hold (SASL credentials,
+//! the brokers' CA). [`KafkaSettings::client_config`] turns them into
+//! librdkafka properties (the only place that does), and [`KafkaContext`]
+//! is the client context every producer, consumer and admin client uses:
+//! it routes librdkafka's logs to `tracing` without passwords, answers the
+//! OAUTHBEARER token refresh for `AWS_MSK_IAM`, and records a refused
+//! handshake (wrong password, untrusted certificate) so that the suite
+//! stops with a clear error instead of letting librdkafka retry forever
+//! ([`verify_connection`], [`KafkaContext::auth_failed`]).
 
+mod auth_failure;
 mod base_uri;
+mod ca_secret;
 mod connect;
+mod context;
 mod msk_iam;
 mod resolve;
 mod secret;
 mod settings;
 mod topics;
 
+pub use auth_failure::{AuthFailureKind, KafkaAuthError};
 pub use base_uri::base_uri_from_lookup;
-pub use connect::connect_early;
-pub use msk_iam::{KafkaContext, MskIamTokenSource};
+pub use ca_secret::{load_ca_secret, parse_ca_secret};
+pub use connect::{
+    KafkaConnectError, cold_start_check, connect_early, probe_connection, verify_connection,
+};
+pub use context::{KafkaContext, RECENT};
+pub use msk_iam::MskIamTokenSource;
 pub use secret::{Secret, load_sasl_secret};
-pub use settings::{Credentials, KafkaConfigError, KafkaSettings, SaslMechanism, SecurityProtocol};
+pub use settings::{
+    Compression, Credentials, KafkaConfigError, KafkaSettings, SaslMechanism, SecurityProtocol,
+};
 pub use topics::Topics;

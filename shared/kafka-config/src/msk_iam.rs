@@ -11,9 +11,8 @@
 //! own small runtime, which needs nothing from the caller's runtime.
 
 use std::{
-    error::Error,
     sync::{
-        Arc, Mutex,
+        Mutex,
         atomic::{AtomicUsize, Ordering},
     },
     time::{SystemTime, UNIX_EPOCH},
@@ -21,12 +20,7 @@ use std::{
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_types::region::Region;
-use rdkafka::{
-    ClientContext,
-    client::OAuthToken,
-    consumer::ConsumerContext,
-    producer::{DeliveryResult, ProducerContext},
-};
+use rdkafka::client::OAuthToken;
 
 /// A cached token is reused while it has at least this long to live.
 const MIN_REMAINING_MS: i64 = 120_000;
@@ -147,43 +141,3 @@ fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
-
-/// The client context of every Kafka client of the suite.
-#[derive(Debug, Clone, Default)]
-pub struct KafkaContext {
-    msk_iam: Option<Arc<MskIamTokenSource>>,
-}
-
-impl KafkaContext {
-    pub fn new(msk_iam: Option<Arc<MskIamTokenSource>>) -> Self {
-        KafkaContext { msk_iam }
-    }
-
-    pub fn msk_iam(&self) -> Option<&Arc<MskIamTokenSource>> {
-        self.msk_iam.as_ref()
-    }
-}
-
-impl ClientContext for KafkaContext {
-    // librdkafka only asks when sasl.mechanism is OAUTHBEARER.
-    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
-
-    fn generate_oauth_token(&self, _config: Option<&str>) -> Result<OAuthToken, Box<dyn Error>> {
-        let source = self
-            .msk_iam
-            .as_ref()
-            .ok_or("OAUTHBEARER is only supported with KAFKA_SASL_MECHANISM=AWS_MSK_IAM")?;
-        source.token().map_err(|e| {
-            tracing::error!(error = %e, "MSK IAM token refresh failed");
-            e.into()
-        })
-    }
-}
-
-impl ProducerContext for KafkaContext {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, _result: &DeliveryResult<'_>, _opaque: Self::DeliveryOpaque) {}
-}
-
-impl ConsumerContext for KafkaContext {}

@@ -30,6 +30,32 @@ impl fmt::Display for Secret {
     }
 }
 
+/// A secret's string value; errors name `var` and the secret, never its
+/// content.
+pub(crate) async fn secret_string(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+    var: &'static str,
+) -> Result<String, KafkaConfigError> {
+    let out = client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| {
+            KafkaConfigError::new(
+                var,
+                format!(
+                    "cannot read secret {secret_id:?}: {}",
+                    e.into_service_error()
+                ),
+            )
+        })?;
+    out.secret_string().map(str::to_owned).ok_or_else(|| {
+        KafkaConfigError::new(var, format!("secret {secret_id:?} has no string value"))
+    })
+}
+
 /// Reads SASL credentials from a Secrets Manager secret whose value is
 /// `{"username": "...", "password": "..."}` (the format MSK uses for SCRAM
 /// secrets). Called once per cold start.
@@ -38,30 +64,14 @@ pub async fn load_sasl_secret(
     secret_id: &str,
 ) -> Result<Credentials, KafkaConfigError> {
     const VAR: &str = "KAFKA_SASL_SECRET_ARN";
-    let out = client
-        .get_secret_value()
-        .secret_id(secret_id)
-        .send()
-        .await
-        .map_err(|e| {
-            KafkaConfigError::new(
-                VAR,
-                format!(
-                    "cannot read secret {secret_id:?}: {}",
-                    e.into_service_error()
-                ),
-            )
-        })?;
-    let text = out.secret_string().ok_or_else(|| {
-        KafkaConfigError::new(VAR, format!("secret {secret_id:?} has no string value"))
-    })?;
+    let text = secret_string(client, secret_id, VAR).await?;
     #[derive(serde::Deserialize)]
     struct Value {
         username: String,
         password: String,
     }
     // The parse error is not shown: it could quote the secret.
-    let value: Value = serde_json::from_str(text).map_err(|_| {
+    let value: Value = serde_json::from_str(&text).map_err(|_| {
         KafkaConfigError::new(
             VAR,
             format!("secret {secret_id:?} is not {{\"username\": ..., \"password\": ...}}"),

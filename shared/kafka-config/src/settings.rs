@@ -73,6 +73,54 @@ impl SaslMechanism {
     }
 }
 
+/// The producers' batch compression (`KAFKA_COMPRESSION_TYPE`).
+///
+/// The default is gzip, the one codec every mainstream client decodes with
+/// a plain install: kafka-python and kafkajs decode only gzip without extra
+/// packages (lz4, snappy and zstd need add-ons there). On the suite's
+/// messages (a small protobuf body and ~350 bytes of `ce_` headers that
+/// repeat from message to message) gzip sends about an eighth of the bytes
+/// of none at the same publisher throughput or better (docs/PERFORMANCE.md,
+/// "Compression"). An operator whose consumers all decode another codec can
+/// choose it; `none` turns compression off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    #[default]
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl Compression {
+    pub const ALL: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
+    /// The name in `KAFKA_COMPRESSION_TYPE` and librdkafka's
+    /// `compression.type`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(value))
+    }
+}
+
 /// SASL username and password (PLAIN, SCRAM).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -93,9 +141,16 @@ pub struct KafkaSettings {
     pub sasl_secret_id: Option<String>,
     /// `KAFKA_SSL_CA_LOCATION`: a CA bundle; the system's trust store otherwise.
     pub ca_location: Option<PathBuf>,
+    /// `KAFKA_SSL_CA_SECRET_ARN`: a Secrets Manager secret with the CA
+    /// (`{"certificate": PEM}`), instead of `ca_location`.
+    pub ca_secret_id: Option<String>,
+    /// The CA (PEM) loaded from `ca_secret_id` by [`KafkaSettings::resolve`].
+    pub ca_pem: Option<String>,
     /// `AWS_REGION`, for signing MSK IAM tokens.
     pub region: Option<String>,
     pub client_id: String,
+    /// `KAFKA_COMPRESSION_TYPE`, for producers.
+    pub compression: Compression,
 }
 
 impl KafkaSettings {
@@ -275,6 +330,32 @@ impl KafkaSettings {
             }
         }
 
+        let ca_secret_id = get("KAFKA_SSL_CA_SECRET_ARN");
+        if ca_secret_id.is_some() {
+            if !protocol.is_tls() {
+                return Err(KafkaConfigError::new(
+                    "KAFKA_SSL_CA_SECRET_ARN",
+                    "is only used with SSL or SASL_SSL",
+                ));
+            }
+            if ca_location.is_some() {
+                return Err(KafkaConfigError::new(
+                    "KAFKA_SSL_CA_SECRET_ARN",
+                    "set either it or KAFKA_SSL_CA_LOCATION, not both",
+                ));
+            }
+        }
+
+        let compression = match get("KAFKA_COMPRESSION_TYPE") {
+            None => Compression::default(),
+            Some(value) => Compression::parse(&value).ok_or_else(|| {
+                KafkaConfigError::new(
+                    "KAFKA_COMPRESSION_TYPE",
+                    format!("{value:?} is not one of none, gzip, snappy, lz4, zstd"),
+                )
+            })?,
+        };
+
         Ok(KafkaSettings {
             brokers,
             protocol,
@@ -282,15 +363,22 @@ impl KafkaSettings {
             credentials,
             sasl_secret_id,
             ca_location,
+            ca_secret_id,
+            ca_pem: None,
             region,
             client_id: get("KAFKA_CLIENT_ID").unwrap_or_else(|| "evidentsource".to_owned()),
+            compression,
         })
     }
 
     /// The librdkafka properties for any client (producer, consumer, admin).
     ///
-    /// With a SASL secret still to load (see [`crate::load_sasl_secret`]),
-    /// the username and password are missing: load it first.
+    /// With a secret still to load (see [`KafkaSettings::resolve`]), its
+    /// part is missing (the SASL username and password, or the CA, which
+    /// is then the system's): resolve first.
+    ///
+    /// Hostname verification is librdkafka's default
+    /// (`ssl.endpoint.identification.algorithm=https`) and is not turned off.
     pub fn client_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", self.brokers.join(","))
@@ -299,9 +387,11 @@ impl KafkaSettings {
         if self.protocol.is_tls() {
             // "probe" finds the system's CA bundle wherever the distribution
             // keeps it (the OpenSSL linked in may have a different default).
-            match &self.ca_location {
-                Some(path) => c.set("ssl.ca.location", path.display().to_string()),
-                None => c.set("ssl.ca.location", "probe"),
+            // A CA from a secret is the only one trusted, as with a file.
+            match (&self.ca_pem, &self.ca_location) {
+                (Some(pem), _) => c.set("ssl.ca.pem", pem),
+                (None, Some(path)) => c.set("ssl.ca.location", path.display().to_string()),
+                (None, None) => c.set("ssl.ca.location", "probe"),
             };
         }
         if let Some(m) = self.mechanism {
@@ -319,14 +409,15 @@ impl KafkaSettings {
     /// [`KafkaSettings::client_config`] plus the producer settings every
     /// function uses: every replica acknowledges, the idempotent producer
     /// keeps order and drops duplicates across its own retries, keys hash
-    /// as in the Java client (murmur2), and batches are compressed.
+    /// as in the Java client (murmur2), and batches are compressed only if
+    /// the operator chose a codec ([`Compression`]).
     pub fn producer_config(&self) -> ClientConfig {
         let mut c = self.client_config();
         c.set("acks", "all")
             .set("enable.idempotence", "true")
             .set("max.in.flight.requests.per.connection", "5")
             .set("partitioner", "murmur2_random")
-            .set("compression.type", "lz4")
+            .set("compression.type", self.compression.name())
             .set("linger.ms", "5")
             // Bounded so that a delivery is settled well within the
             // function's timeout.
@@ -344,6 +435,10 @@ impl KafkaSettings {
             .map(|(k, v)| {
                 let v = if k.contains("password") {
                     "***".to_owned()
+                } else if *k == "ssl.ca.pem" {
+                    // Public, but long: its size is enough for a log line.
+                    let n = v.matches("-----BEGIN CERTIFICATE-----").count();
+                    format!("({n} PEM certificate(s))")
                 } else {
                     v.to_string()
                 };

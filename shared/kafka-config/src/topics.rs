@@ -1,4 +1,4 @@
-/// The four topics (CONTRACT §1), each overridable by its variable.
+/// The four topics (docs/contract.md §1), each overridable by its variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
     pub transaction_proposals: String,

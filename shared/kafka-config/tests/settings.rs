@@ -3,7 +3,10 @@
 
 use std::collections::HashMap;
 
-use evidentsource_kafka_config::{KafkaSettings, SaslMechanism, SecurityProtocol, Topics};
+use evidentsource_kafka_config::{
+    Compression, KafkaSettings, SaslMechanism, SecurityProtocol, Topics,
+};
+use rdkafka::producer::BaseProducer;
 
 fn settings(
     vars: &[(&str, &str)],
@@ -240,7 +243,53 @@ fn producer_settings() {
     assert_eq!(p["acks"], "all");
     assert_eq!(p["enable.idempotence"], "true");
     assert_eq!(p["partitioner"], "murmur2_random");
-    assert_eq!(p["compression.type"], "lz4");
+    // gzip by default: kafka-python and kafkajs decode no other codec
+    // without extra packages.
+    assert_eq!(p["compression.type"], "gzip");
+}
+
+#[test]
+fn compression_is_the_operators_choice() {
+    for (value, expected) in [
+        ("none", "none"),
+        ("gzip", "gzip"),
+        ("GZIP", "gzip"),
+        ("snappy", "snappy"),
+        ("lz4", "lz4"),
+        (" zstd ", "zstd"),
+        ("", "gzip"),
+    ] {
+        let s = settings(&[
+            ("KAFKA_BROKERS", "b:9092"),
+            ("KAFKA_COMPRESSION_TYPE", value),
+        ])
+        .unwrap_or_else(|e| panic!("{value:?}: {e}"));
+        let p: HashMap<_, _> = KafkaSettings::describe(&s.producer_config())
+            .into_iter()
+            .collect();
+        assert_eq!(p["compression.type"], expected, "{value:?}");
+    }
+    for bad in ["lz5", "brotli", "gzip,lz4"] {
+        let e =
+            settings(&[("KAFKA_BROKERS", "b:9092"), ("KAFKA_COMPRESSION_TYPE", bad)]).unwrap_err();
+        assert_eq!(e.var, "KAFKA_COMPRESSION_TYPE", "{bad:?}");
+        assert!(e.problem.contains(bad), "{e}");
+    }
+}
+
+/// librdkafka refuses a codec it was built without only when the producer
+/// is created: every codec the variable accepts must be in the build.
+#[test]
+fn every_accepted_codec_is_built_into_librdkafka() {
+    for codec in Compression::ALL {
+        let s = settings(&[
+            ("KAFKA_BROKERS", "127.0.0.1:9"),
+            ("KAFKA_COMPRESSION_TYPE", codec.name()),
+        ])
+        .unwrap();
+        let created: Result<BaseProducer, _> = s.producer_config().create();
+        assert!(created.is_ok(), "{}: {:?}", codec.name(), created.err());
+    }
 }
 
 #[test]

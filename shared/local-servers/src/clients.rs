@@ -60,9 +60,17 @@ pub fn wait_for_kafka(brokers: &str, timeout: Duration) -> Result<(), String> {
 
 /// Creates a topic (replication 1); an existing topic is fine.
 pub async fn create_topic(brokers: &str, name: &str, partitions: i32) -> Result<(), String> {
-    let admin: AdminClient<DefaultClientContext> = kafka_config(brokers)
-        .create()
-        .map_err(|e| format!("admin client: {e}"))?;
+    create_topic_with(&kafka_config(brokers), name, partitions).await
+}
+
+/// [`create_topic`] with the given client settings (e.g. TLS and SASL).
+pub async fn create_topic_with(
+    config: &ClientConfig,
+    name: &str,
+    partitions: i32,
+) -> Result<(), String> {
+    let admin: AdminClient<DefaultClientContext> =
+        config.create().map_err(|e| format!("admin client: {e}"))?;
     let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let results = admin

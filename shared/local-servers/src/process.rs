@@ -83,16 +83,27 @@ pub(crate) fn start_moto(venv: &Venv, port: Option<u16>) -> Result<ServerProcess
 }
 
 pub(crate) fn start_tansu(venv: &Venv, port: Option<u16>) -> Result<ServerProcess, Error> {
+    start_tansu_advertising(venv, port, None)
+}
+
+/// tansu, telling clients in metadata to connect to `advertised` (e.g. a
+/// TLS front) instead of its own listener.
+pub(crate) fn start_tansu_advertising(
+    venv: &Venv,
+    port: Option<u16>,
+    advertised: Option<&str>,
+) -> Result<ServerProcess, Error> {
     let program = venv.tansu()?;
     start("tansu", port, |port| {
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised = advertised.map_or_else(|| url.clone(), str::to_owned);
         let mut c = Command::new(&program);
         c.args([
             "broker",
             "--listener-url",
             &url,
             "--advertised-listener-url",
-            &url,
+            &advertised,
             "--storage-engine",
             "memory://tansu/",
         ]);
@@ -171,7 +182,7 @@ fn wait_ready(process: &mut ServerProcess) -> Result<(), Error> {
     })
 }
 
-fn free_port() -> Result<u16, Error> {
+pub(crate) fn free_port() -> Result<u16, Error> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(Error::NoPort)?;
     listener
         .local_addr()

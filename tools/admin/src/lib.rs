@@ -1,4 +1,4 @@
-//! The suite's Kafka topics (CONTRACT §1): create them with the recommended
+//! The suite's Kafka topics (docs/contract.md §1): create them with the recommended
 //! settings, or verify existing ones and report every setting that differs,
 //! without changing anything.
 //!
@@ -6,9 +6,15 @@
 //! (`KAFKA_*` variables, `evidentsource-kafka-config`), so it also works
 //! against MSK with IAM or SCRAM.
 
-use std::{fmt, time::Duration};
+use std::{
+    fmt,
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
 
-use evidentsource_kafka_config::{KafkaContext, KafkaSettings, Topics};
+use evidentsource_kafka_config::{
+    KafkaConnectError, KafkaContext, KafkaSettings, Topics, probe_connection,
+};
 use rdkafka::{
     admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication},
     error::KafkaError,
@@ -53,6 +59,10 @@ pub fn recommended(topics: &Topics, partitions: i32, replication: i32) -> Vec<To
 pub enum AdminError {
     #[error("Kafka: {0}")]
     Kafka(#[from] KafkaError),
+    /// A wrong password or an untrusted certificate (named in the
+    /// message), or no broker answering.
+    #[error("Kafka: {0}")]
+    Connection(#[from] KafkaConnectError),
     #[error("topic {topic}: {code}")]
     Topic {
         topic: String,
@@ -112,13 +122,21 @@ pub enum Created {
 
 pub struct Admin {
     client: AdminClient<KafkaContext>,
+    settings: KafkaSettings,
+    context: KafkaContext,
+    connected: AtomicBool,
     timeout: Duration,
 }
 
 impl Admin {
     pub fn new(settings: &KafkaSettings, context: KafkaContext) -> Result<Self, AdminError> {
         Ok(Admin {
-            client: settings.client_config().create_with_context(context)?,
+            client: settings
+                .client_config()
+                .create_with_context(context.clone())?,
+            settings: settings.clone(),
+            context,
+            connected: AtomicBool::new(false),
             timeout: Duration::from_secs(30),
         })
     }
@@ -127,8 +145,22 @@ impl Admin {
         AdminOptions::new().operation_timeout(Some(self.timeout))
     }
 
+    /// Checks the connection once, before the first request: an admin
+    /// client does not serve librdkafka's events, so it would not notice a
+    /// wrong password or an untrusted certificate and would wait out its
+    /// timeout while librdkafka retries; the probe stops within seconds
+    /// with an error naming the setting.
+    fn connect(&self) -> Result<(), AdminError> {
+        if !self.connected.load(Ordering::Relaxed) {
+            probe_connection(&self.settings, &self.context, None, self.timeout)?;
+            self.connected.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     /// Creates the topics that do not exist; existing ones are left alone.
     pub async fn create(&self, specs: &[TopicSpec]) -> Result<Vec<Created>, AdminError> {
+        self.connect()?;
         let retention: Vec<String> = specs.iter().map(|s| s.retention_ms.to_string()).collect();
         let new: Vec<NewTopic<'_>> = specs
             .iter()
@@ -157,6 +189,7 @@ impl Admin {
 
     /// Compares existing topics with their specs; changes nothing.
     pub async fn verify(&self, specs: &[TopicSpec]) -> Result<Vec<Finding>, AdminError> {
+        self.connect()?;
         let metadata = self.client.inner().fetch_metadata(None, self.timeout)?;
         let mut findings = Vec::new();
         let mut present = Vec::new();

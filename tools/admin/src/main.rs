@@ -1,7 +1,7 @@
 //! `evidentsource-admin topics create|verify [--partitions N] [--replication N]`
 //!
 //! Connection and topic names from the same variables as the functions
-//! (`KAFKA_BROKERS`, `KAFKA_SECURITY_PROTOCOL`, `KAFKA_SASL_*`, the four
+//! (`KAFKA_BROKERS`, `KAFKA_SECURITY_PROTOCOL`, `KAFKA_SASL_*`, `KAFKA_SSL_*`, the four
 //! `*_KAFKA_TOPIC`). `create` creates what is missing, then verifies
 //! everything; `verify` only reports. Exit status 1 when a topic differs from
 //! the recommended settings, 2 on a usage or connection error.
@@ -15,7 +15,7 @@ const USAGE: &str =
     "usage: evidentsource-admin topics create|verify [--partitions N] [--replication N]
   Creates the four topics (CONTRACT §1) with retention 1 day (database events: 7 days),
   or verifies existing ones without changing them. Defaults: 3 partitions, replication 3.
-  Kafka connection from KAFKA_BROKERS, KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_* as for the functions.";
+  Kafka connection from KAFKA_BROKERS, KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_* as for the functions.";
 
 struct Args {
     create: bool,
