@@ -1,7 +1,7 @@
 //! The async command processor: commands from the Async Commands topic
 //! (a Lambda Kafka event source, MSK or self-managed) are executed against
 //! the store, and each gets one response on the Async Responses topic
-//! (CONTRACT §5).
+//! (docs/contract.md §5).
 //!
 //! [`Processor::handle`] is a plain async function of the Lambda Kafka
 //! event; `main.rs` builds the store and the producer once per cold start.
@@ -28,13 +28,13 @@ use aws_lambda_events::kafka::{KafkaEvent, KafkaRecord};
 use evidentsource_cloudevents_kafka::encode;
 use evidentsource_commands::{ResponseParts, error_response, response_event, response_source};
 use evidentsource_domain::Error;
-use evidentsource_kafka_config::KafkaContext;
+use evidentsource_kafka_config::{KafkaAuthError, KafkaContext, cold_start_check};
 use evidentsource_proto::Message;
-use evidentsource_storage::{Replied, Reply, ReplySlot, Store, StoreError};
+use evidentsource_storage::{Deadline, Replied, Reply, ReplySlot, Store, StoreError};
 use futures::future::join_all;
 use rdkafka::{
     error::KafkaError,
-    producer::{DeliveryFuture, FutureProducer, FutureRecord},
+    producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer},
 };
 use tokio::time::Instant;
 
@@ -82,6 +82,13 @@ pub enum ProcessError {
     },
     #[error("response to {correlation_id} not confirmed before the function's deadline")]
     Deadline { correlation_id: String },
+    /// A wrong password or an untrusted certificate: retrying cannot help
+    /// until the setting named in the message is fixed.
+    #[error("response to {correlation_id} not delivered: {source}")]
+    Refused {
+        correlation_id: String,
+        source: KafkaAuthError,
+    },
     #[error("record {coordinates} not processed before the function's deadline")]
     OutOfTime { coordinates: String },
     #[error("record {coordinates}: the recorded response does not decode: {message}")]
@@ -106,11 +113,12 @@ pub struct Processor {
     config: ProcessorConfig,
     store: Store,
     producer: FutureProducer<KafkaContext>,
+    context: KafkaContext,
     stats: Stats,
 }
 
 impl Processor {
-    /// Builds the producer (the settings of CONTRACT §1); call once per
+    /// Builds the producer (the settings of docs/contract.md §7); call once per
     /// cold start.
     pub fn new(
         config: ProcessorConfig,
@@ -120,15 +128,28 @@ impl Processor {
         let producer = config
             .kafka
             .producer_config()
-            .create_with_context(context)
+            .create_with_context(context.clone())
             .map_err(ProcessError::Producer)?;
         evidentsource_kafka_config::connect_early(&producer, &config.responses_topic);
         Ok(Processor {
             config,
             store,
             producer,
+            context,
             stats: Stats::default(),
         })
+    }
+
+    /// The cold-start check: fails when the brokers refuse the credentials
+    /// or the certificate (the error names the setting), so the function's
+    /// init fails instead of every batch waiting out its deadline.
+    pub fn check_connection(&self, timeout: std::time::Duration) -> Result<(), KafkaAuthError> {
+        cold_start_check(
+            self.producer.client(),
+            &self.context,
+            &self.config.responses_topic,
+            timeout,
+        )
     }
 
     pub fn stats(&self) -> &Stats {
@@ -192,7 +213,7 @@ impl Processor {
                 break;
             }
             let incoming = Incoming::read(topic, record, &self.store.config().limits);
-            let answer = match self.answer(&incoming).await {
+            let answer = match self.answer(&incoming, deadline).await {
                 Ok(answer) => answer,
                 Err(e) => {
                     error = Some(e);
@@ -225,8 +246,28 @@ impl Processor {
             }
         }
 
-        for (correlation_id, delivery) in in_flight {
-            let failure = match tokio::time::timeout_at(deadline, delivery).await {
+        // A broker refusing our credentials or certificate ends the wait
+        // as well: librdkafka would retry until the deadline, in vain.
+        let refusal = self.context.auth_failed();
+        tokio::pin!(refusal);
+        let mut refused: Option<KafkaAuthError> = None;
+        for (correlation_id, mut delivery) in in_flight {
+            let waited = match &refused {
+                None => tokio::select! {
+                    biased;
+                    settled = tokio::time::timeout_at(deadline, &mut delivery) => {
+                        settled.map_err(|_elapsed| None)
+                    }
+                    error = &mut refusal => Err(Some(error)),
+                },
+                // Stopped: only what is already confirmed counts.
+                Some(error) => tokio::select! {
+                    biased;
+                    settled = &mut delivery => Ok(settled),
+                    () = std::future::ready(()) => Err(Some(error.clone())),
+                },
+            };
+            let failure = match waited {
                 Ok(Ok(Ok(_))) => {
                     self.stats.published.fetch_add(1, Ordering::Relaxed);
                     None
@@ -239,7 +280,14 @@ impl Processor {
                     correlation_id,
                     source: KafkaError::Canceled,
                 }),
-                Err(_elapsed) => Some(ProcessError::Deadline { correlation_id }),
+                Err(None) => Some(ProcessError::Deadline { correlation_id }),
+                Err(Some(source)) => {
+                    refused.get_or_insert_with(|| source.clone());
+                    Some(ProcessError::Refused {
+                        correlation_id,
+                        source,
+                    })
+                }
             };
             if let Some(failure) = failure {
                 tracing::warn!(error = %failure, "response not delivered; the batch will be retried");
@@ -250,14 +298,15 @@ impl Processor {
     }
 
     /// The response to a command: recorded earlier, or executed and
-    /// recorded now.
-    async fn answer(&self, incoming: &Incoming) -> Result<Answer, ProcessError> {
+    /// recorded now. Storage gives up at the deadline (a transient error:
+    /// the batch is delivered again).
+    async fn answer(&self, incoming: &Incoming, deadline: Instant) -> Result<Answer, ProcessError> {
         let storage = |source: StoreError| ProcessError::Storage {
             coordinates: incoming.coordinates.clone(),
             source,
         };
-        if let Some(reply) = self
-            .store
+        let store = self.store.with_deadline(Deadline::at(deadline));
+        if let Some(reply) = store
             .read_reply(&incoming.correlation_id)
             .await
             .map_err(storage)?
@@ -281,13 +330,13 @@ impl Processor {
                     field = error.field.as_deref().unwrap_or(""),
                     "command refused"
                 );
-                self.store
+                store
                     .record_reply(&slot, subject, &error_response(error))
                     .await
             }
-            Ok(command) => match self.execute(command, &slot).await {
+            Ok(command) => match Self::execute(&store, command, &slot).await {
                 Err(StoreError::Rejected(error)) => {
-                    self.store
+                    store
                         .record_reply(&slot, subject, &error_response(&error))
                         .await
                 }
@@ -307,7 +356,7 @@ impl Processor {
                          processor under correlation id {:?})",
                         incoming.correlation_id
                     ));
-                    self.store
+                    store
                         .record_reply(&slot, subject, &error_response(&error))
                         .await
                 }
@@ -320,11 +369,15 @@ impl Processor {
         })
     }
 
-    async fn execute(&self, command: &Command, slot: &ReplySlot) -> Result<Replied, StoreError> {
+    async fn execute(
+        store: &Store,
+        command: &Command,
+        slot: &ReplySlot,
+    ) -> Result<Replied, StoreError> {
         match command {
-            Command::CreateDatabase(name) => self.store.create_database_replying(name, slot).await,
-            Command::Transact(tx) => self.store.transact_replying(tx, slot).await,
-            Command::DeleteDatabase(name) => self.store.delete_database_replying(name, slot).await,
+            Command::CreateDatabase(name) => store.create_database_replying(name, slot).await,
+            Command::Transact(tx) => store.transact_replying(tx, slot).await,
+            Command::DeleteDatabase(name) => store.delete_database_replying(name, slot).await,
         }
     }
 

@@ -4,11 +4,12 @@ use std::{sync::Arc, time::Duration};
 
 use aws_lambda_events::kafka::KafkaEvent;
 use evidentsource_async_commands::{Processor, ProcessorConfig};
-use evidentsource_storage::{StorageEnv, Store, StoreConfig, dynamodb_client};
+use evidentsource_storage::{Deadline, StorageEnv, Store, StoreConfig, dynamodb_client};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
-/// Time kept back from the function's deadline to answer Lambda.
-const MARGIN: Duration = Duration::from_millis(1500);
+/// How long the cold start waits for the brokers to answer (Lambda's init
+/// phase has 10 s in all).
+const CONNECT_CHECK: Duration = Duration::from_secs(5);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -26,16 +27,14 @@ async fn main() -> Result<(), Error> {
         store,
         context,
     )?);
+    // A wrong password or an untrusted certificate fails the init, with a
+    // message naming the setting to fix.
+    processor.check_connection(CONNECT_CHECK)?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<KafkaEvent>| {
         let processor = processor.clone();
         async move {
-            let remaining = event
-                .context
-                .deadline()
-                .duration_since(std::time::SystemTime::now())
-                .unwrap_or_default();
-            let deadline = tokio::time::Instant::now() + remaining.saturating_sub(MARGIN);
-            let report = processor.handle(&event.payload, deadline).await?;
+            let deadline = Deadline::from_lambda(event.context.deadline());
+            let report = processor.handle(&event.payload, deadline.instant()).await?;
             tracing::info!(?report, "batch handled");
             Ok::<_, Error>(())
         }

@@ -9,10 +9,12 @@ pub mod json;
 mod problem;
 pub mod submit;
 
+use std::time::Duration;
+
 use evidentsource_domain::{DatabaseName, Error, ErrorCode, Transaction};
 use evidentsource_proto::{Message, TransactRequest};
-use evidentsource_storage::{Store, StoreError};
-use lambda_http::{Body, Request, Response, http::Method};
+use evidentsource_storage::{Deadline, Store, StoreError};
+use lambda_http::{Body, Request, RequestExt, Response, http::Method};
 use serde::Serialize;
 use serde_json::json;
 
@@ -22,10 +24,15 @@ pub use problem::PROBLEM_JSON;
 /// in JSON, plus the events' attributes, fits with room to spare.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
+/// The function's `Timeout` in `template.yaml`: the deadline of a request
+/// that comes without a Lambda context (the local runner, tests).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// The function's state, built once per cold start.
 pub struct App {
     store: Store,
     submit: Option<submit::AsyncSubmit>,
+    timeout: Duration,
 }
 
 /// A refused request: the status and the error for the problem body.
@@ -64,11 +71,15 @@ impl From<StoreError> for Refusal {
         match &error {
             StoreError::Rejected(e) => e.clone().into(),
             StoreError::Unavailable(_) => {
+                // The details (DynamoDB's own words) go to the log only.
                 tracing::warn!(error = %error, "storage unavailable");
-                Refusal {
-                    status: 503,
-                    error: error.to_domain(),
-                }
+                Refusal::new(
+                    503,
+                    ErrorCode::Internal,
+                    "storage is unavailable or the database too busy to answer in time; retry \
+                     after the retry-after delay (with the same transaction_id a retry never \
+                     commits twice)",
+                )
             }
             StoreError::Fault(_) | StoreError::Misconfigured(_) => {
                 tracing::error!(error = %error, "storage fault");
@@ -88,7 +99,14 @@ impl App {
         App {
             store,
             submit: None,
+            timeout: DEFAULT_TIMEOUT,
         }
+    }
+
+    /// The function's timeout, for requests without a Lambda context.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// Enables `?mode=async` on the transactions route.
@@ -102,10 +120,26 @@ impl App {
     }
 
     /// Routes a request. Never fails: every error is a problem response.
+    /// Works against the invocation's deadline (Lambda's, less
+    /// [`Deadline::MARGIN`]; without a Lambda context, the function's
+    /// timeout from now): past it, storage answers 503.
     pub async fn handle(&self, request: Request) -> Response<Body> {
+        let deadline = match request.lambda_context_ref() {
+            Some(context) => Deadline::from_lambda(context.deadline()),
+            None => Deadline::for_timeout(self.timeout),
+        };
+        self.handle_until(request, deadline).await
+    }
+
+    /// [`App::handle`] against an explicit deadline.
+    pub async fn handle_until(&self, request: Request, deadline: Deadline) -> Response<Body> {
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
-        let response = match self.route(&method, &path, request).await {
+        let call = Call {
+            store: self.store.with_deadline(deadline),
+            deadline,
+        };
+        let response = match self.route(&call, &method, &path, request).await {
             Ok(response) => response,
             Err(Refusal { status, error }) => {
                 let mut response = problem::problem(status, &error);
@@ -124,7 +158,7 @@ impl App {
         response
     }
 
-    async fn route(&self, method: &Method, path: &str, request: Request) -> Answer {
+    async fn route(&self, call: &Call, method: &Method, path: &str, request: Request) -> Answer {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         let not_allowed = |allow: &str| {
             Err(Refusal::new(
@@ -135,20 +169,20 @@ impl App {
         };
         match segments.as_slice() {
             ["databases"] => match *method {
-                Method::POST => self.create(&request).await,
+                Method::POST => self.create(call, &request).await,
                 _ => not_allowed("POST"),
             },
             ["databases", name] => match *method {
-                Method::GET => self.get(&path_name(name)?).await,
-                Method::DELETE => self.delete(&path_name(name)?).await,
+                Method::GET => self.get(call, &path_name(name)?).await,
+                Method::DELETE => self.delete(call, &path_name(name)?).await,
                 _ => not_allowed("GET, DELETE"),
             },
             ["databases", name, "transactions"] => match *method {
-                Method::POST => self.transact(&path_name(name)?, &request).await,
+                Method::POST => self.transact(call, &path_name(name)?, &request).await,
                 _ => not_allowed("POST"),
             },
             ["databases", name, "events"] => match *method {
-                Method::GET => self.events(&path_name(name)?, &request).await,
+                Method::GET => self.events(call, &path_name(name)?, &request).await,
                 _ => not_allowed("GET"),
             },
             _ => Err(Refusal::new(
@@ -159,7 +193,7 @@ impl App {
         }
     }
 
-    async fn create(&self, request: &Request) -> Answer {
+    async fn create(&self, call: &Call, request: &Request) -> Answer {
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Create {
@@ -172,21 +206,21 @@ impl App {
             .name
             .ok_or_else(|| Refusal::invalid("name", "is required"))?;
         let name = DatabaseName::parse_field("name", name)?;
-        let db = self.store.create_database(&name).await?;
+        let db = call.store.create_database(&name).await?;
         Ok(json_response(201, &json::DatabaseJson::from(&db)))
     }
 
-    async fn get(&self, name: &DatabaseName) -> Answer {
-        let db = self.store.get_database(name).await?;
+    async fn get(&self, call: &Call, name: &DatabaseName) -> Answer {
+        let db = call.store.get_database(name).await?;
         Ok(json_response(200, &json::DatabaseJson::from(&db)))
     }
 
-    async fn delete(&self, name: &DatabaseName) -> Answer {
-        let db = self.store.delete_database(name).await?;
+    async fn delete(&self, call: &Call, name: &DatabaseName) -> Answer {
+        let db = call.store.delete_database(name).await?;
         Ok(json_response(200, &json::DatabaseJson::from(&db)))
     }
 
-    async fn transact(&self, name: &DatabaseName, request: &Request) -> Answer {
+    async fn transact(&self, call: &Call, name: &DatabaseName, request: &Request) -> Answer {
         let asynchronous = match query_param(request, "mode").as_deref() {
             None | Some("sync") => false,
             Some("async") => true,
@@ -206,17 +240,26 @@ impl App {
                     "async submit is not configured on this deployment (KAFKA_BROKERS)",
                 )
             })?;
-            let correlation_id = submit.submit(&transaction).await?;
+            let confirmed =
+                tokio::time::timeout_at(call.deadline.instant(), submit.submit(&transaction));
+            let correlation_id = confirmed.await.map_err(|_| {
+                Refusal::new(
+                    503,
+                    ErrorCode::Internal,
+                    "the broker did not confirm the command before the request's deadline; it \
+                     may still be queued: retry with a transaction_id to be safe",
+                )
+            })??;
             return Ok(json_response(
                 202,
                 &json!({ "correlation_id": correlation_id }),
             ));
         }
-        let summary = self.store.transact(&transaction).await?;
+        let summary = call.store.transact(&transaction).await?;
         Ok(json_response(200, &json::BatchSummaryJson::from(&summary)))
     }
 
-    async fn events(&self, name: &DatabaseName, request: &Request) -> Answer {
+    async fn events(&self, call: &Call, name: &DatabaseName, request: &Request) -> Answer {
         let number = |field: &str, default: u64| -> Result<u64, Refusal> {
             match query_param(request, field) {
                 None => Ok(default),
@@ -228,7 +271,7 @@ impl App {
                 }),
             }
         };
-        let events = self
+        let events = call
             .store
             .read_events(name, number("from", 1)?, number("to", u64::MAX)?)
             .await?;
@@ -239,6 +282,12 @@ impl App {
             .body(Body::Text(json!(batch).to_string()))
             .unwrap_or_else(|_| Response::new(Body::Empty)))
     }
+}
+
+/// One request's view: the store bound to its deadline.
+struct Call {
+    store: Store,
+    deadline: Deadline,
 }
 
 /// Reads and validates a transact request body (JSON or protobuf).

@@ -9,8 +9,10 @@
 //! conditioned on the basis, chunk puts, idempotency record), so it is
 //! visible wholly or not at all.
 
+mod attempt;
 mod chunk;
 pub mod connect;
+mod deadline;
 mod error;
 mod facts;
 pub mod head;
@@ -23,6 +25,7 @@ pub mod table;
 
 pub use chunk::pack_events;
 pub use connect::{ConfigError, StorageEnv, dynamodb_client};
+pub use deadline::Deadline;
 pub use error::StoreError;
 pub use head::{HeadItem, HeadState};
 pub use reclaim::ReclaimReport;

@@ -166,14 +166,17 @@ impl Store {
     /// consistent).
     pub async fn read_reply(&self, correlation_id: &str) -> Result<Option<Reply>, StoreError> {
         let out = self
-            .client
-            .get_item()
-            .table_name(&self.config.table_name)
-            .key("pk", s(&keys::reply_pk(correlation_id)))
-            .key("sk", s(keys::REPLY_SK))
-            .consistent_read(true)
-            .send()
-            .await
+            .in_time(
+                "GetItem (reply)",
+                self.client
+                    .get_item()
+                    .table_name(&self.config.table_name)
+                    .key("pk", s(&keys::reply_pk(correlation_id)))
+                    .key("sk", s(keys::REPLY_SK))
+                    .consistent_read(true)
+                    .send(),
+            )
+            .await?
             .map_err(|e| classify("GetItem (reply)", e))?;
         out.item.as_ref().map(Reply::from_item).transpose()
     }
@@ -187,15 +190,14 @@ impl Store {
         response: &CommandResponse,
     ) -> Result<Replied, StoreError> {
         let reply = Reply::new(slot, subject, response, crate::now_millis());
-        let result = self
+        let request = self
             .client
             .put_item()
             .table_name(&self.config.table_name)
             .set_item(Some(reply.to_item(slot.ttl)))
             .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
+            .send();
+        match self.in_time("PutItem (reply)", request).await? {
             Ok(_) => Ok(Replied::Recorded(reply)),
             Err(e)
                 if e.as_service_error()

@@ -46,6 +46,32 @@ fn number_size(n: &str) -> usize {
     significant.div_ceil(2) + 1
 }
 
+/// DynamoDB's limit on the aggregate size of the items of one
+/// `TransactWriteItems` ("4 MB"), taken as 4,000,000 bytes to stay on the
+/// safe side of however it is counted. Event data is limited to 1 MiB per
+/// transaction, but extension attributes are not, so a transaction within
+/// every other limit can exceed it.
+pub const MAX_TRANSACTION_BYTES: usize = 4_000_000;
+
+/// Refuses a transaction of `bytes` (the items of its `TransactWriteItems`)
+/// over [`MAX_TRANSACTION_BYTES`] as bad input: DynamoDB would refuse it
+/// with a `ValidationException`, which reads as a fault (500); moto would
+/// accept it.
+pub(crate) fn check_transaction_size(bytes: usize) -> Result<(), crate::StoreError> {
+    if bytes <= MAX_TRANSACTION_BYTES {
+        return Ok(());
+    }
+    Err(evidentsource_domain::Error::invalid_argument(
+        "events",
+        format!(
+            "the transaction takes {bytes} bytes as stored; DynamoDB's limit for one \
+             transaction is {MAX_TRANSACTION_BYTES} bytes (event data and attributes, after \
+             compression): split it or send smaller events"
+        ),
+    )
+    .into())
+}
+
 /// Write units of one write of an item of `size` bytes.
 pub fn write_units(size: usize, transactional: bool) -> u64 {
     let units = (size.max(1)).div_ceil(1024) as u64;

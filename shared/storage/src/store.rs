@@ -1,8 +1,7 @@
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use aws_sdk_dynamodb::{
     Client,
-    operation::transact_write_items::TransactWriteItemsError,
     types::{
         AttributeValue, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
         TransactWriteItem, Update,
@@ -18,13 +17,18 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     StoreError,
+    attempt::{
+        BATCH_ATTR, Sends, cancellation, classify_transaction, failed_check, retryable_conflict,
+        returned_head,
+    },
     chunk::{self, PackedChunk, pack_events},
+    deadline::Deadline,
     error::classify,
     facts::{FactsCache, MAX_TRIPLES},
     head::HeadItem,
     keys, now_millis,
     reply::{Replied, Reply, ReplySlot},
-    size::{item_size, write_units},
+    size::{check_transaction_size, item_size, write_units},
     timestamp_from_millis,
 };
 
@@ -82,12 +86,16 @@ pub struct CommitPlanSummary {
 }
 
 /// The storage layer over one DynamoDB table. Cheap to share: build it once
-/// per cold start.
-#[derive(Debug)]
+/// per cold start, and bind it to each invocation's deadline with
+/// [`Store::with_deadline`].
+#[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) client: Client,
     pub(crate) config: StoreConfig,
-    facts: FactsCache,
+    facts: Arc<FactsCache>,
+    /// Unbound (`None`): calls are limited by the SDK's timeouts and
+    /// `max_attempts` only.
+    pub(crate) deadline: Option<Deadline>,
 }
 
 enum Evaluation {
@@ -102,7 +110,8 @@ impl Store {
         Store {
             client,
             config,
-            facts: FactsCache::default(),
+            facts: Arc::default(),
+            deadline: None,
         }
     }
 
@@ -118,7 +127,8 @@ impl Store {
     pub async fn create_database(&self, name: &DatabaseName) -> Result<Database, StoreError> {
         let head = HeadItem::new(name.as_str(), new_incarnation(), now_millis());
         let put = self.create_put(&head)?;
-        let result = self
+        let sends = Sends::default();
+        let request = self
             .client
             .put_item()
             .table_name(&self.config.table_name)
@@ -126,14 +136,25 @@ impl Store {
             .set_condition_expression(put.condition_expression)
             .set_expression_attribute_names(put.expression_attribute_names)
             .set_expression_attribute_values(put.expression_attribute_values)
-            .send()
-            .await;
-        match result {
+            .customize()
+            .interceptor(sends.clone())
+            .send();
+        match self.in_time("PutItem (create)", request).await? {
             Ok(_) => Ok(head.database()),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
+                // A request sent again after its response was lost finds
+                // its own database.
+                if sends.count() > 1
+                    && self
+                        .read_head(name.as_str())
+                        .await?
+                        .is_some_and(|h| h.incarnation == head.incarnation)
+                {
+                    return Ok(head.database());
+                }
                 Err(Error::already_exists(name.as_str()).into())
             }
             Err(e) => Err(classify("PutItem (create)", e)),
@@ -155,7 +176,7 @@ impl Store {
             &database_response(head.database()),
             now,
         );
-        let result = self
+        let request = self
             .client
             .transact_write_items()
             .transact_items(
@@ -164,9 +185,8 @@ impl Store {
                     .build(),
             )
             .transact_items(reply.put(&self.config.table_name, slot.ttl)?)
-            .send()
-            .await;
-        match result {
+            .send();
+        match self.in_time("TransactWriteItems (create)", request).await? {
             Ok(_) => Ok(Replied::Recorded(reply)),
             Err(e) => match cancellation(&e) {
                 Some(reasons) if failed_check(&reasons, 1) => {
@@ -285,37 +305,64 @@ impl Store {
             if let Some((reply, slot)) = &reply {
                 request = request.transact_items(reply.put(&self.config.table_name, slot.ttl)?);
             }
-            match request.send().await {
-                Ok(_) => {
-                    self.facts.forget(name, &head.incarnation);
-                    let deadline = tokio::time::Instant::now() + self.config.reclaim_budget;
-                    if let Err(e) = self
-                        .reclaim_incarnation(name, &head.incarnation, deadline)
-                        .await
-                    {
-                        tracing::warn!(database = name, error = %e, "reclaim after delete deferred");
-                    }
-                    return Ok(match reply {
-                        Some((reply, _)) => Deleted::Replied(Replied::Recorded(reply)),
-                        None => Deleted::Final(head.database()),
-                    });
+            let sends = Sends::default();
+            let request = request.customize().interceptor(sends.clone()).send();
+            let failure = match self.in_time("TransactWriteItems (delete)", request).await? {
+                Ok(_) => None,
+                Err(e) => {
+                    // A request sent again after its response was lost
+                    // fails on its own tombstone.
+                    let ours = sends.count() > 1
+                        && self.read_head(name).await?.is_some_and(|h| {
+                            !h.is_active()
+                                && h.incarnation == head.incarnation
+                                && h.deleted_at == Some(now)
+                        });
+                    (!ours).then_some(e)
                 }
-                Err(e) => match cancellation(&e) {
-                    Some(reasons) if slot.is_some() && failed_check(&reasons, 2) => {
-                        let id = slot.map(|s| s.correlation_id.as_str()).unwrap_or_default();
-                        return self.earlier_reply(id).await.map(Deleted::Replied);
-                    }
-                    Some(reasons) if retryable_conflict(&reasons, 0) => {
-                        backoff(attempt).await;
-                    }
-                    _ => return Err(classify_transaction("TransactWriteItems (delete)", e)),
-                },
+            };
+            let Some(e) = failure else {
+                self.facts.forget(name, &head.incarnation);
+                self.reclaim_after_delete(name, &head.incarnation).await;
+                return Ok(match reply {
+                    Some((reply, _)) => Deleted::Replied(Replied::Recorded(reply)),
+                    None => Deleted::Final(head.database()),
+                });
+            };
+            match cancellation(&e) {
+                Some(reasons) if slot.is_some() && failed_check(&reasons, 2) => {
+                    let id = slot.map(|s| s.correlation_id.as_str()).unwrap_or_default();
+                    return self.earlier_reply(id).await.map(Deleted::Replied);
+                }
+                Some(reasons) if retryable_conflict(&reasons, 0) => {
+                    self.pause(backoff(attempt), Duration::ZERO, || {
+                        format!("delete of {name:?}: the database kept changing until the deadline")
+                    })
+                    .await?;
+                }
+                _ => return Err(classify_transaction("TransactWriteItems (delete)", e)),
             }
         }
         Err(StoreError::Unavailable(format!(
             "delete of {name:?}: the database kept changing for {} attempts",
             self.config.max_attempts
         )))
+    }
+
+    /// Removes the deleted incarnation's items for up to `reclaim_budget`
+    /// (never past the deadline); the rest is left to the reclaim queue.
+    async fn reclaim_after_delete(&self, name: &str, incarnation: &str) {
+        let mut until = tokio::time::Instant::now() + self.config.reclaim_budget;
+        if let Some(deadline) = self.deadline {
+            until = until.min(deadline.instant());
+        }
+        let reclaim = self.reclaim_incarnation(name, incarnation, until);
+        let error = match tokio::time::timeout_at(until, reclaim).await {
+            Ok(Ok(_)) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "out of time".to_owned(),
+        };
+        tracing::warn!(database = name, error, "reclaim after delete deferred");
     }
 
     /// Commits a transaction; see `docs/storage.md` for the protocol.
@@ -361,39 +408,70 @@ impl Store {
         slot: Option<&ReplySlot>,
     ) -> Result<(BatchSummary, CommitPlanSummary, Option<Replied>), StoreError> {
         let name = tx.database.as_str();
+        // One batch id for every attempt of this call: it is how a retried
+        // request recognises its own commit (see `crate::attempt`).
         let batch_id = uuid::Uuid::new_v4().to_string();
         let fingerprint = fingerprint(tx);
         let chunks = pack_events(&tx.events);
         let count = tx.events.len() as u64;
         let mut cost = CommitPlanSummary::default();
-        let mut idempotency_checked = false;
+        // The revision of the head after which the transaction id was found
+        // unused: a later head may hold a commit of the same id.
+        let mut id_unused_at: Option<u64> = None;
         // The head a cancelled attempt returned, saving a re-read.
         let mut known_head: Option<HeadItem> = None;
+        // The last commit round trip: the least time an attempt needs.
+        let mut round_trip = Duration::ZERO;
+        let busy = || {
+            format!("transaction on {name:?}: other writers kept winning until the deadline; retry")
+        };
 
         for attempt in 1..=self.config.max_attempts {
             let head = match known_head.take() {
                 Some(head) => head,
                 None => {
                     cost.read_round_trips += 1;
-                    self.active_head(name).await?
+                    let read = tokio::time::Instant::now();
+                    let head = self.active_head(name).await?;
+                    // Until a commit is measured, a read is the estimate.
+                    round_trip = round_trip.max(read.elapsed());
+                    head
                 }
             };
 
-            if let (Some(id), false) = (&tx.transaction_id, idempotency_checked) {
+            if let (Some(id), None) = (&tx.transaction_id, id_unused_at) {
                 cost.read_round_trips += 1;
                 if let Some(summary) = self.read_tx_record(&head, id, &fingerprint).await? {
                     return Ok((summary, cost, None));
                 }
-                idempotency_checked = true;
+                id_unused_at = Some(head.revision);
             }
 
             if !tx.conditions.is_empty() {
                 match self.evaluate(&head, &tx.conditions, &mut cost).await? {
                     Evaluation::Stale => {
-                        backoff(attempt).await;
+                        self.pause(backoff(attempt), round_trip, busy).await?;
                         continue;
                     }
-                    Evaluation::Checked(check) => check.result(&tx.conditions)?,
+                    Evaluation::Checked(check) => {
+                        if let Err(failed) = check.result(&tx.conditions) {
+                            // The head moved since the id was found unused:
+                            // a concurrent request with the same id may have
+                            // committed, and its commit fails our conditions.
+                            // It is our result, not a failed precondition.
+                            if let (Some(id), Some(at)) = (&tx.transaction_id, id_unused_at)
+                                && head.revision > at
+                            {
+                                cost.read_round_trips += 1;
+                                if let Some(summary) =
+                                    self.read_tx_record(&head, id, &fingerprint).await?
+                                {
+                                    return Ok((summary, cost, None));
+                                }
+                            }
+                            return Err(failed.into());
+                        }
+                    }
                 }
             }
 
@@ -408,33 +486,57 @@ impl Store {
                 event_count: count as u32,
                 recorded_time: Some(timestamp_from_millis(recorded)),
             };
-            let (mut items, units) =
+            let mut plan =
                 self.commit_items(&head, tx, &chunks, &summary, recorded, &fingerprint)?;
-            let tx_index = items.len() - 1;
+            let tx_index = plan.items.len() - 1;
             let reply = match slot {
                 Some(slot) => {
                     let response = batch_response(summary.clone());
                     let reply = Reply::new(slot, Some(name), &response, recorded);
-                    items.push(reply.put(&self.config.table_name, slot.ttl)?);
+                    plan.bytes += item_size(&reply.to_item(slot.ttl));
+                    plan.items
+                        .push(reply.put(&self.config.table_name, slot.ttl)?);
                     Some(reply)
                 }
                 None => None,
             };
-            let reply_index = items.len() - 1;
+            let reply_index = plan.items.len() - 1;
+            check_transaction_size(plan.bytes)?;
+            // An attempt cut off at the deadline leaves its outcome unknown:
+            // rather not start one that cannot finish.
+            self.pause(Duration::ZERO, round_trip, busy).await?;
             cost.write_round_trips += 1;
+            let sends = Sends::default();
             let sent = tokio::time::Instant::now();
-            let result = self
+            let request = self
                 .client
                 .transact_write_items()
-                .set_transact_items(Some(items))
+                .set_transact_items(Some(plan.items))
+                // Makes the SDK's retries of this request idempotent in
+                // DynamoDB; `crate::attempt` covers servers without it.
+                .client_request_token(uuid::Uuid::new_v4().to_string())
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await;
-            match result {
+                .customize()
+                .interceptor(sends.clone())
+                .send();
+            let result = self
+                .in_time("TransactWriteItems (transact)", request)
+                .await
+                .map_err(|_| {
+                    StoreError::Unavailable(format!(
+                        "transaction on {name:?}: the commit was not answered before the \
+                         deadline and may have happened; retry with the same transaction_id"
+                    ))
+                })?;
+            round_trip = sent.elapsed() / sends.count().max(1);
+            let committed = |cost: &mut CommitPlanSummary| {
+                cost.items = 1 + chunks.len() + usize::from(tx.transaction_id.is_some());
+                cost.chunks = chunks.len();
+                cost.write_units = plan.units;
+            };
+            let e = match result {
                 Ok(out) => {
-                    cost.items = 1 + chunks.len() + usize::from(tx.transaction_id.is_some());
-                    cost.chunks = chunks.len();
-                    cost.write_units = units;
+                    committed(&mut cost);
                     cost.reported_write_units = out
                         .consumed_capacity()
                         .iter()
@@ -443,35 +545,49 @@ impl Store {
                     self.fold_in_own_events(&head, tx, basis).await;
                     return Ok((summary, cost, reply.map(Replied::Recorded)));
                 }
-                Err(e) => match cancellation(&e) {
-                    Some(reasons) if reply.is_some() && failed_check(&reasons, reply_index) => {
-                        // This command was executed concurrently.
-                        let id = slot.map(|s| s.correlation_id.as_str()).unwrap_or_default();
-                        let earlier = self.earlier_reply(id).await?;
-                        return Ok((summary, cost, Some(earlier)));
-                    }
-                    Some(reasons)
-                        if tx.transaction_id.is_some() && failed_check(&reasons, tx_index) =>
-                    {
-                        // The same transaction id committed concurrently.
-                        let id = tx.transaction_id.as_deref().unwrap_or_default();
-                        let head = self.active_head(name).await?;
-                        return match self.read_tx_record(&head, id, &fingerprint).await? {
-                            Some(summary) => Ok((summary, cost, None)),
-                            None => Err(StoreError::Unavailable(format!(
-                                "transaction {id:?} reported committed but its record is not readable yet"
-                            ))),
-                        };
-                    }
-                    Some(reasons) if retryable_conflict(&reasons, 0) => {
-                        // Another writer committed first: go again from the
-                        // head it left (same incarnation), or re-read.
-                        known_head = returned_head(&e)
-                            .filter(|h| h.is_active() && h.incarnation == head.incarnation);
-                        contention_backoff(attempt, sent.elapsed()).await;
-                    }
-                    _ => return Err(classify_transaction("TransactWriteItems (transact)", e)),
-                },
+                Err(e) => e,
+            };
+            let returned = returned_head(&e);
+            // Sent more than once: an earlier send may have committed, and
+            // this failure be about our own commit.
+            if sends.count() > 1
+                && self
+                    .committed(returned.as_ref(), &head.incarnation, &summary)
+                    .await?
+            {
+                committed(&mut cost);
+                self.fold_in_own_events(&head, tx, basis).await;
+                return Ok((summary, cost, reply.map(Replied::Recorded)));
+            }
+            match cancellation(&e) {
+                Some(reasons) if reply.is_some() && failed_check(&reasons, reply_index) => {
+                    // This command was executed concurrently.
+                    let id = slot.map(|s| s.correlation_id.as_str()).unwrap_or_default();
+                    let earlier = self.earlier_reply(id).await?;
+                    return Ok((summary, cost, Some(earlier)));
+                }
+                Some(reasons)
+                    if tx.transaction_id.is_some() && failed_check(&reasons, tx_index) =>
+                {
+                    // The same transaction id committed concurrently.
+                    let id = tx.transaction_id.as_deref().unwrap_or_default();
+                    let head = self.active_head(name).await?;
+                    return match self.read_tx_record(&head, id, &fingerprint).await? {
+                        Some(summary) => Ok((summary, cost, None)),
+                        None => Err(StoreError::Unavailable(format!(
+                            "transaction {id:?} reported committed but its record is not readable yet"
+                        ))),
+                    };
+                }
+                Some(reasons) if retryable_conflict(&reasons, 0) => {
+                    // Another writer committed first: go again from the
+                    // head it left (same incarnation), or re-read.
+                    known_head =
+                        returned.filter(|h| h.is_active() && h.incarnation == head.incarnation);
+                    let pause = contention_backoff(attempt, round_trip);
+                    self.pause(pause, round_trip, busy).await?;
+                }
+                _ => return Err(classify_transaction("TransactWriteItems (transact)", e)),
             }
         }
         Err(StoreError::Unavailable(format!(
@@ -480,7 +596,7 @@ impl Store {
         )))
     }
 
-    /// The items of one commit and their write units.
+    /// The items of one commit, their write units and size.
     fn commit_items(
         &self,
         head: &HeadItem,
@@ -489,7 +605,7 @@ impl Store {
         summary: &BatchSummary,
         recorded: i64,
         fingerprint: &[u8],
-    ) -> Result<(Vec<TransactWriteItem>, u64), StoreError> {
+    ) -> Result<CommitPlan, StoreError> {
         let fault = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Fault(e.to_string());
         let table = &self.config.table_name;
         let mut items = Vec::with_capacity(chunks.len() + 2);
@@ -503,6 +619,7 @@ impl Store {
             .map(|i| item_size(&i))
             .unwrap_or(1024);
         let mut units = write_units(head_size, true);
+        let mut bytes = head_size;
         let update = Update::builder()
             .table_name(table)
             .key("pk", s(&head.pk))
@@ -525,14 +642,21 @@ impl Store {
         let events_pk = keys::events_pk(&head.name, &head.incarnation);
         for c in chunks {
             let first = summary.basis + 1 + c.offset as u64;
-            let item: HashMap<String, AttributeValue> = [
+            let mut item: HashMap<String, AttributeValue> = [
                 ("pk".to_string(), s(&events_pk)),
                 ("sk".to_string(), s(&keys::chunk_sk(first))),
                 ("n".to_string(), n(c.count)),
                 ("d".to_string(), AttributeValue::B(c.payload.clone().into())),
             ]
             .into();
-            units += write_units(item_size(&item), true);
+            if c.offset == 0 {
+                // Whose commit took basis + 1: the head's batch id is
+                // overwritten by the next commit, this is not.
+                item.insert(BATCH_ATTR.to_string(), s(&summary.id));
+            }
+            let size = item_size(&item);
+            units += write_units(size, true);
+            bytes += size;
             items.push(put_new(table, item)?);
         }
 
@@ -553,10 +677,16 @@ impl Store {
                 ),
             ]
             .into();
-            units += write_units(item_size(&item), true);
+            let size = item_size(&item);
+            units += write_units(size, true);
+            bytes += size;
             items.push(put_new(table, item)?);
         }
-        Ok((items, units))
+        Ok(CommitPlan {
+            items,
+            units,
+            bytes,
+        })
     }
 
     /// The result of an earlier commit with this transaction id, if any.
@@ -567,14 +697,17 @@ impl Store {
         fingerprint: &[u8],
     ) -> Result<Option<BatchSummary>, StoreError> {
         let out = self
-            .client
-            .get_item()
-            .table_name(&self.config.table_name)
-            .key("pk", s(&keys::tx_pk(&head.name, &head.incarnation)))
-            .key("sk", s(id))
-            .consistent_read(true)
-            .send()
-            .await
+            .in_time(
+                "GetItem (transaction id)",
+                self.client
+                    .get_item()
+                    .table_name(&self.config.table_name)
+                    .key("pk", s(&keys::tx_pk(&head.name, &head.incarnation)))
+                    .key("sk", s(id))
+                    .consistent_read(true)
+                    .send(),
+            )
+            .await?
             .map_err(|e| classify("GetItem (transaction id)", e))?;
         let Some(item) = out.item else {
             return Ok(None);
@@ -674,18 +807,21 @@ impl Store {
         let mut round_trips = 0;
         // The chunk holding `from` starts at or before it.
         let first = self
-            .client
-            .query()
-            .table_name(&self.config.table_name)
-            .key_condition_expression("pk = :pk AND sk <= :from")
-            .expression_attribute_values(":pk", s(&pk))
-            .expression_attribute_values(":from", s(&keys::chunk_sk(from)))
-            .scan_index_forward(false)
-            .limit(1)
-            .projection_expression("sk")
-            .consistent_read(true)
-            .send()
-            .await
+            .in_time(
+                "Query (first chunk)",
+                self.client
+                    .query()
+                    .table_name(&self.config.table_name)
+                    .key_condition_expression("pk = :pk AND sk <= :from")
+                    .expression_attribute_values(":pk", s(&pk))
+                    .expression_attribute_values(":from", s(&keys::chunk_sk(from)))
+                    .scan_index_forward(false)
+                    .limit(1)
+                    .projection_expression("sk")
+                    .consistent_read(true)
+                    .send(),
+            )
+            .await?
             .map_err(|e| classify("Query (first chunk)", e))?;
         round_trips += 1;
         let start = first
@@ -700,17 +836,20 @@ impl Store {
         let mut exclusive_start = None;
         loop {
             let page = self
-                .client
-                .query()
-                .table_name(&self.config.table_name)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :a AND :b")
-                .expression_attribute_values(":pk", s(&pk))
-                .expression_attribute_values(":a", s(&start))
-                .expression_attribute_values(":b", s(&keys::chunk_sk(to)))
-                .consistent_read(true)
-                .set_exclusive_start_key(exclusive_start)
-                .send()
-                .await
+                .in_time(
+                    "Query (chunks)",
+                    self.client
+                        .query()
+                        .table_name(&self.config.table_name)
+                        .key_condition_expression("pk = :pk AND sk BETWEEN :a AND :b")
+                        .expression_attribute_values(":pk", s(&pk))
+                        .expression_attribute_values(":a", s(&start))
+                        .expression_attribute_values(":b", s(&keys::chunk_sk(to)))
+                        .consistent_read(true)
+                        .set_exclusive_start_key(exclusive_start)
+                        .send(),
+                )
+                .await?
                 .map_err(|e| classify("Query (chunks)", e))?;
             round_trips += 1;
             for item in page.items() {
@@ -789,19 +928,31 @@ impl Store {
     /// The head item as stored (also a tombstone), strongly consistent.
     pub async fn read_head(&self, name: &str) -> Result<Option<HeadItem>, StoreError> {
         let out = self
-            .client
-            .get_item()
-            .table_name(&self.config.table_name)
-            .key("pk", s(&keys::head_pk(name)))
-            .key("sk", s(keys::HEAD_SK))
-            .consistent_read(true)
-            .send()
-            .await
+            .in_time(
+                "GetItem (head)",
+                self.client
+                    .get_item()
+                    .table_name(&self.config.table_name)
+                    .key("pk", s(&keys::head_pk(name)))
+                    .key("sk", s(keys::HEAD_SK))
+                    .consistent_read(true)
+                    .send(),
+            )
+            .await?
             .map_err(|e| classify("GetItem (head)", e))?;
         out.item
             .map(|item| HeadItem::from_item(item).map_err(StoreError::Fault))
             .transpose()
     }
+}
+
+/// The items of one commit attempt.
+struct CommitPlan {
+    items: Vec<TransactWriteItem>,
+    /// Write units by DynamoDB's item-size rules.
+    units: u64,
+    /// Size by the same rules: what counts against the transaction limit.
+    bytes: usize,
 }
 
 enum Deleted {
@@ -859,9 +1010,9 @@ fn fingerprint(tx: &Transaction) -> Vec<u8> {
 }
 
 /// Full-jitter exponential backoff: 0..min(2^attempt, 64) ms.
-async fn backoff(attempt: u32) {
+fn backoff(attempt: u32) -> Duration {
     let cap = 1u64 << attempt.min(6);
-    tokio::time::sleep(Duration::from_micros(fastrand::u64(0..cap * 1000))).await;
+    Duration::from_micros(fastrand::u64(0..cap * 1000))
 }
 
 /// Backoff after losing the race for the head item, in units of the commit
@@ -869,74 +1020,11 @@ async fn backoff(attempt: u32) {
 /// 64. Losing means someone else just committed; the losers' retries must
 /// spread out over about as many round trips as there are writers, or they
 /// keep colliding and their wasted attempts crowd out the winner's.
-async fn contention_backoff(attempt: u32, round_trip: Duration) {
+fn contention_backoff(attempt: u32, round_trip: Duration) -> Duration {
     let unit = round_trip.clamp(Duration::from_millis(1), Duration::from_millis(100));
     let window = unit * (1u32 << attempt.min(6));
     let micros = window.as_micros() as u64;
-    tokio::time::sleep(Duration::from_micros(fastrand::u64(0..micros.max(1)))).await;
-}
-
-type Cancellation = Vec<Option<String>>;
-
-/// [`classify`], and a transaction cancelled for throttling or a conflict
-/// with another transaction is transient too.
-fn classify_transaction<R: std::fmt::Debug>(
-    operation: &str,
-    err: aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>,
-) -> StoreError {
-    match cancellation(&err) {
-        Some(reasons)
-            if reasons
-                .iter()
-                .flatten()
-                .any(|r| crate::error::TRANSIENT_REASONS.contains(&r.as_str())) =>
-        {
-            let reasons: Vec<&str> = reasons.iter().flatten().map(String::as_str).collect();
-            StoreError::Unavailable(format!("{operation}: cancelled: {}", reasons.join(", ")))
-        }
-        _ => classify(operation, err),
-    }
-}
-
-/// The per-item reasons of a cancelled transaction.
-fn cancellation<R>(
-    err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>,
-) -> Option<Cancellation> {
-    match err.as_service_error()? {
-        TransactWriteItemsError::TransactionCanceledException(e) => Some(
-            e.cancellation_reasons()
-                .iter()
-                .map(|r| r.code().map(str::to_owned))
-                .collect(),
-        ),
-        _ => None,
-    }
-}
-
-/// The head item a cancelled commit returned (ALL_OLD on its condition).
-fn returned_head<R>(
-    err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>,
-) -> Option<HeadItem> {
-    match err.as_service_error()? {
-        TransactWriteItemsError::TransactionCanceledException(e) => {
-            let item = e.cancellation_reasons().first()?.item()?.clone();
-            HeadItem::from_item(item).ok()
-        }
-        _ => None,
-    }
-}
-
-fn failed_check(reasons: &Cancellation, index: usize) -> bool {
-    reasons.get(index).and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed")
-}
-
-/// The head's condition failed (someone else committed), or DynamoDB saw
-/// a conflicting transaction: both mean re-read and retry.
-fn retryable_conflict(reasons: &Cancellation, head_index: usize) -> bool {
-    failed_check(reasons, head_index)
-        || reasons
-            .iter()
-            .any(|r| r.as_deref() == Some("TransactionConflict"))
+    Duration::from_micros(fastrand::u64(0..micros.max(1)))
 }
 
 pub(crate) fn s(v: &str) -> AttributeValue {

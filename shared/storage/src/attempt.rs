@@ -1,0 +1,173 @@
+//! One commit attempt as DynamoDB answers it: what a cancellation says,
+//! and whether a failed retry failed on the attempt's own commit.
+//!
+//! The AWS SDK retries a `TransactWriteItems` whose response it did not get
+//! (timeout, dropped connection, 5xx). If the first request committed, the
+//! retry's conditions fail on that very commit: DynamoDB's
+//! `ClientRequestToken` prevents this for 10 minutes (the retry then gets
+//! the first request's answer), but a store must not rely on it alone (a
+//! local DynamoDB may not implement it). So every commit carries its batch
+//! id in the head and in its first chunk, and a failed request that was
+//! sent more than once checks whether its batch is in the table before it
+//! treats the failure as contention.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicU32, Ordering},
+};
+
+use aws_sdk_dynamodb::{
+    config::{
+        ConfigBag, Intercept, RuntimeComponents, interceptors::BeforeTransmitInterceptorContextRef,
+    },
+    error::{BoxError, SdkError},
+    operation::transact_write_items::TransactWriteItemsError,
+};
+use evidentsource_proto::BatchSummary;
+
+use crate::{
+    Store, StoreError,
+    error::classify,
+    head::HeadItem,
+    keys,
+    store::{get_s, s},
+};
+
+/// The attribute of a commit's first chunk that holds its batch id.
+pub(crate) const BATCH_ATTR: &str = "b";
+
+/// Counts the requests the SDK sent for one operation (its retries
+/// included), as a per-operation interceptor.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sends(Arc<AtomicU32>);
+
+impl Sends {
+    pub fn count(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Intercept for Sends {
+    fn name(&self) -> &'static str {
+        "Sends"
+    }
+
+    // Counted at transmission: an attempt that never left cannot have
+    // committed.
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Whether the commit of `summary` (batch id, basis, revision) is in
+    /// the table: a request sent again after its response was lost fails on
+    /// its own commit. `returned` is the head the failed request returned,
+    /// if any; `incarnation` the one the commit was for.
+    pub(crate) async fn committed(
+        &self,
+        returned: Option<&HeadItem>,
+        incarnation: &str,
+        summary: &BatchSummary,
+    ) -> Result<bool, StoreError> {
+        let head = match returned {
+            Some(head) => head.clone(),
+            None => match self.read_head(&summary.database).await? {
+                Some(head) => head,
+                None => return Ok(false),
+            },
+        };
+        if head.incarnation != incarnation || head.revision <= summary.basis {
+            // Nothing (of this incarnation) was committed on our basis.
+            return Ok(false);
+        }
+        if head.batch_id.as_deref() == Some(summary.id.as_str()) {
+            return Ok(head.revision == summary.revision);
+        }
+        // Others committed after it, or someone else took the basis: the
+        // first chunk after the basis says whose commit it was.
+        let out = self
+            .in_time(
+                "GetItem (first chunk)",
+                self.client
+                    .get_item()
+                    .table_name(&self.config.table_name)
+                    .key("pk", s(&keys::events_pk(&summary.database, incarnation)))
+                    .key("sk", s(&keys::chunk_sk(summary.basis + 1)))
+                    .projection_expression("#b")
+                    .expression_attribute_names("#b", BATCH_ATTR)
+                    .consistent_read(true)
+                    .send(),
+            )
+            .await?
+            .map_err(|e| classify("GetItem (first chunk)", e))?;
+        Ok(out
+            .item
+            .is_some_and(|item| get_s(&item, BATCH_ATTR).is_ok_and(|b| b == summary.id)))
+    }
+}
+
+pub(crate) type Cancellation = Vec<Option<String>>;
+
+/// [`classify`], and a transaction cancelled for throttling or a conflict
+/// with another transaction is transient too.
+pub(crate) fn classify_transaction<R: std::fmt::Debug>(
+    operation: &str,
+    err: SdkError<TransactWriteItemsError, R>,
+) -> StoreError {
+    match cancellation(&err) {
+        Some(reasons)
+            if reasons
+                .iter()
+                .flatten()
+                .any(|r| crate::error::TRANSIENT_REASONS.contains(&r.as_str())) =>
+        {
+            let reasons: Vec<&str> = reasons.iter().flatten().map(String::as_str).collect();
+            StoreError::Unavailable(format!("{operation}: cancelled: {}", reasons.join(", ")))
+        }
+        _ => classify(operation, err),
+    }
+}
+
+/// The per-item reasons of a cancelled transaction.
+pub(crate) fn cancellation<R>(err: &SdkError<TransactWriteItemsError, R>) -> Option<Cancellation> {
+    match err.as_service_error()? {
+        TransactWriteItemsError::TransactionCanceledException(e) => Some(
+            e.cancellation_reasons()
+                .iter()
+                .map(|r| r.code().map(str::to_owned))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// The head item a cancelled commit returned (ALL_OLD on its condition).
+pub(crate) fn returned_head<R>(err: &SdkError<TransactWriteItemsError, R>) -> Option<HeadItem> {
+    match err.as_service_error()? {
+        TransactWriteItemsError::TransactionCanceledException(e) => {
+            let item = e.cancellation_reasons().first()?.item()?.clone();
+            HeadItem::from_item(item).ok()
+        }
+        _ => None,
+    }
+}
+
+pub(crate) fn failed_check(reasons: &Cancellation, index: usize) -> bool {
+    reasons.get(index).and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed")
+}
+
+/// The head's condition failed (someone else committed), or DynamoDB saw
+/// a conflicting transaction: both mean re-read and retry.
+pub(crate) fn retryable_conflict(reasons: &Cancellation, head_index: usize) -> bool {
+    failed_check(reasons, head_index)
+        || reasons
+            .iter()
+            .any(|r| r.as_deref() == Some("TransactionConflict"))
+}
