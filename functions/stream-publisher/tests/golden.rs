@@ -1,6 +1,12 @@
 //! The sample stream event (`events/dynamodb-stream-head-records.json`):
 //! every record classified, and each database event's exact headers, key
 //! and body bytes.
+//!
+//! The `ce_id`s are golden literals: THEY MUST NEVER CHANGE. Consumers
+//! de-duplicate on `ce_id`, so a later release must give a re-published
+//! record the id this release gave it; a failure here means the derivation
+//! changed (fix the code, not the literal). More golden ids, for other
+//! databases, revisions and times: `shared/database-events/src/tests.rs`.
 
 use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
 use evidentsource_database_events::DatabaseEvent;
@@ -60,7 +66,7 @@ fn sample_records_classify_and_encode_exactly() {
         headers(c),
         pairs(&[
             ("ce_specversion", "1.0"),
-            ("ce_id", &c.id().to_string()),
+            ("ce_id", "8b86bbbb-97fd-5706-978d-88be277d833d"),
             ("ce_source", "https://api.example.com/db/accounts"),
             ("ce_type", "com.evidentsource.database.created.v1"),
             ("ce_time", "2024-01-15T10:30:00.123Z"),
@@ -91,7 +97,7 @@ fn sample_records_classify_and_encode_exactly() {
         headers(t),
         pairs(&[
             ("ce_specversion", "1.0"),
-            ("ce_id", &t.id().to_string()),
+            ("ce_id", "63702412-ef5b-5dd3-8331-24b019fc908e"),
             ("ce_source", "https://api.example.com/db/accounts"),
             ("ce_type", "com.evidentsource.batch.transacted.v1"),
             ("ce_time", "2024-01-15T10:30:05.456Z"),
@@ -121,7 +127,7 @@ fn sample_records_classify_and_encode_exactly() {
         headers(d),
         pairs(&[
             ("ce_specversion", "1.0"),
-            ("ce_id", &d.id().to_string()),
+            ("ce_id", "be7f5d65-9599-5552-8285-82d1a4c2a6b9"),
             ("ce_source", "https://api.example.com/db/accounts"),
             ("ce_type", "com.evidentsource.database.deleted.v1"),
             ("ce_time", "2024-01-15T11:00:00.789Z"),

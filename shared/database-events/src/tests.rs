@@ -226,3 +226,221 @@ proptest::proptest! {
         proptest::prop_assert_eq!(direct.key, event.database());
     }
 }
+
+/// GOLDEN VALUES: THESE MUST NEVER CHANGE.
+///
+/// Consumers de-duplicate on `ce_id`: a publisher of the next release that
+/// re-sends an event after a retry, a redrive or a replay must give it the
+/// id this release gave it. These literals were produced by this release's
+/// code once (and checked against an independent UUID v5 computation); if
+/// this test fails, the derivation changed and every consumer's
+/// de-duplication breaks. Fix the code, never the literals.
+struct Golden {
+    event: DatabaseEvent,
+    id: &'static str,
+    headers: &'static [(&'static str, &'static [u8])],
+    value_hex: &'static str,
+}
+
+fn golden() -> Vec<Golden> {
+    let at = |seconds, nanos| Timestamp { seconds, nanos };
+    vec![
+        Golden {
+            event: created(),
+            id: "8b86bbbb-97fd-5706-978d-88be277d833d",
+            headers: &[
+                ("ce_specversion", b"1.0"),
+                ("ce_id", b"8b86bbbb-97fd-5706-978d-88be277d833d"),
+                ("ce_source", b"https://api.example.com/db/accounts"),
+                ("ce_type", b"com.evidentsource.database.created.v1"),
+                ("ce_time", b"2024-01-15T10:30:00.123Z"),
+                ("ce_datacontenttype", b"application/protobuf"),
+                ("content-type", b"application/protobuf"),
+                ("ce_revision", b"0"),
+                ("ce_basis", b"0"),
+            ],
+            value_hex: "0a086163636f756e7473120b08a89294ad0610c0a9d33a2a0b08a89294ad0610c0a9d33a",
+        },
+        Golden {
+            event: DatabaseEvent::Created(Database {
+                name: "orders-eu_2".into(),
+                created_at: Some(at(1_700_000_000, 1)),
+                basis: 0,
+                revision: 0,
+                revision_timestamp: Some(at(1_700_000_000, 1)),
+            }),
+            id: "149da8f0-6582-5a69-bc9a-530e43be8276",
+            headers: &[
+                ("ce_specversion", b"1.0"),
+                ("ce_id", b"149da8f0-6582-5a69-bc9a-530e43be8276"),
+                ("ce_source", b"https://api.example.com/db/orders-eu_2"),
+                ("ce_type", b"com.evidentsource.database.created.v1"),
+                ("ce_time", b"2023-11-14T22:13:20.000Z"),
+                ("ce_datacontenttype", b"application/protobuf"),
+                ("content-type", b"application/protobuf"),
+                ("ce_revision", b"0"),
+                ("ce_basis", b"0"),
+            ],
+            value_hex: "0a0b6f72646572732d65755f3212080880e2cfaa0610012a080880e2cfaa061001",
+        },
+        Golden {
+            // No creation time (never written so, but the id is defined).
+            event: DatabaseEvent::Created(Database {
+                name: "x".into(),
+                ..Database::default()
+            }),
+            id: "9c2f2d6a-6b2f-5a44-9912-a448e01b09f0",
+            headers: &[
+                ("ce_specversion", b"1.0"),
+                ("ce_id", b"9c2f2d6a-6b2f-5a44-9912-a448e01b09f0"),
+                ("ce_source", b"https://api.example.com/db/x"),
+                ("ce_type", b"com.evidentsource.database.created.v1"),
+                ("ce_datacontenttype", b"application/protobuf"),
+                ("content-type", b"application/protobuf"),
+                ("ce_revision", b"0"),
+                ("ce_basis", b"0"),
+            ],
+            value_hex: "0a0178",
+        },
+        Golden {
+            event: transacted(),
+            id: "78b1762c-cdb1-5f03-b940-313fb373b13e",
+            headers: &[
+                ("ce_specversion", b"1.0"),
+                ("ce_id", b"78b1762c-cdb1-5f03-b940-313fb373b13e"),
+                ("ce_source", b"https://api.example.com/db/accounts"),
+                ("ce_type", b"com.evidentsource.batch.transacted.v1"),
+                ("ce_time", b"2024-01-15T10:30:05.456Z"),
+                ("ce_datacontenttype", b"application/protobuf"),
+                ("content-type", b"application/protobuf"),
+                ("ce_subject", b"batch-1"),
+                ("ce_revision", b"150"),
+                ("ce_basis", b"145"),
+            ],
+            value_hex: "0a0762617463682d3112086163636f756e74731891012096012805320c08ad9294ad06108084b8d901",
+        },
+        Golden {
+            // The same batch id at another revision is another event.
+            event: DatabaseEvent::Transacted(BatchSummary {
+                id: "batch-1".into(),
+                database: "accounts".into(),
+                basis: 150,
+                revision: 151,
+                event_count: 1,
+                recorded_time: Some(ts(1_705_314_610, 0)),
+            }),
+            id: "4cea538c-36ee-5882-9dd4-030f67c0e2a7",
+            headers: &[
+                ("ce_specversion", b"1.0"),
+                ("ce_id", b"4cea538c-36ee-5882-9dd4-030f67c0e2a7"),
+                ("ce_source", b"https://api.example.com/db/accounts"),
+                ("ce_type", b"com.evidentsource.batch.transacted.v1"),
+                ("ce_time", b"2024-01-15T10:30:10.000Z"),
+                ("ce_datacontenttype", b"application/protobuf"),
+                ("content-type", b"application/protobuf"),
+                ("ce_subject", b"batch-1"),
+                ("ce_revision", b"151"),
+                ("ce_basis", b"150"),
+            ],
+            value_hex: "0a0762617463682d3112086163636f756e74731896012097012801320608b29294ad06",
+        },
+        Golden {
+            event: DatabaseEvent::Transacted(BatchSummary {
+                id: "7f3e8a1c-9876-5432-1fed-cba987654321".into(),
+                database: "orders-eu_2".into(),
+                basis: 0,
+                revision: 1,
+                event_count: 1,
+                recorded_time: Some(at(1_700_000_001, 999_999_999)),
+            }),
+            id: "d453c2f1-7bbd-58e6-9863-6a3c63c70c99",
+            headers: &[
+                ("ce_specversion", b"1.0"),
+                ("ce_id", b"d453c2f1-7bbd-58e6-9863-6a3c63c70c99"),
+                ("ce_source", b"https://api.example.com/db/orders-eu_2"),
+                ("ce_type", b"com.evidentsource.batch.transacted.v1"),
+                ("ce_time", b"2023-11-14T22:13:21.999Z"),
+                ("ce_datacontenttype", b"application/protobuf"),
+                ("content-type", b"application/protobuf"),
+                ("ce_subject", b"7f3e8a1c-9876-5432-1fed-cba987654321"),
+                ("ce_revision", b"1"),
+                ("ce_basis", b"0"),
+            ],
+            value_hex: "0a2437663365386131632d393837362d353433322d316665642d636261393837363534333231120b6f72646572732d65755f3220012801320c0881e2cfaa0610ff93ebdc03",
+        },
+        Golden {
+            event: deleted(),
+            id: "be7f5d65-9599-5552-8285-82d1a4c2a6b9",
+            headers: &[
+                ("ce_specversion", b"1.0"),
+                ("ce_id", b"be7f5d65-9599-5552-8285-82d1a4c2a6b9"),
+                ("ce_source", b"https://api.example.com/db/accounts"),
+                ("ce_type", b"com.evidentsource.database.deleted.v1"),
+                ("ce_time", b"2024-01-15T11:00:00.789Z"),
+                ("ce_datacontenttype", b"application/octet-stream"),
+                ("content-type", b"application/octet-stream"),
+            ],
+            value_hex: "",
+        },
+        Golden {
+            // The same database deleted again after being re-created.
+            event: DatabaseEvent::Deleted {
+                database: "accounts".into(),
+                created_at: ts(1_705_400_000, 0),
+                deleted_at: ts(1_705_500_000, 500),
+            },
+            id: "77064a30-ba64-53c4-b64f-4c0b92a28a0d",
+            headers: &[
+                ("ce_specversion", b"1.0"),
+                ("ce_id", b"77064a30-ba64-53c4-b64f-4c0b92a28a0d"),
+                ("ce_source", b"https://api.example.com/db/accounts"),
+                ("ce_type", b"com.evidentsource.database.deleted.v1"),
+                ("ce_time", b"2024-01-17T14:00:00.500Z"),
+                ("ce_datacontenttype", b"application/octet-stream"),
+                ("content-type", b"application/octet-stream"),
+            ],
+            value_hex: "",
+        },
+        Golden {
+            event: DatabaseEvent::Deleted {
+                database: "orders-eu_2".into(),
+                created_at: at(1_700_000_000, 1),
+                deleted_at: at(1_700_000_002, 0),
+            },
+            id: "4606b1f5-62c5-541a-8724-c4773075e563",
+            headers: &[
+                ("ce_specversion", b"1.0"),
+                ("ce_id", b"4606b1f5-62c5-541a-8724-c4773075e563"),
+                ("ce_source", b"https://api.example.com/db/orders-eu_2"),
+                ("ce_type", b"com.evidentsource.database.deleted.v1"),
+                ("ce_time", b"2023-11-14T22:13:22.000Z"),
+                ("ce_datacontenttype", b"application/octet-stream"),
+                ("content-type", b"application/octet-stream"),
+            ],
+            value_hex: "",
+        },
+    ]
+}
+
+#[test]
+fn golden_ids_and_bytes_never_change() {
+    for g in golden() {
+        let what = format!("{} {}", g.event.event_type(), g.event.database());
+        assert_eq!(g.event.id().to_string(), g.id, "ce_id of {what}");
+        let encoded = g.event.encode("https://api.example.com");
+        assert_eq!(encoded.key, g.event.database(), "key of {what}");
+        let expected: Vec<(String, Vec<u8>)> = g
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_vec()))
+            .collect();
+        assert_eq!(encoded.message.headers, expected, "headers of {what}");
+        let value: String = encoded
+            .message
+            .value
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(value, g.value_hex, "value of {what}");
+    }
+}

@@ -1,7 +1,7 @@
 //! A DynamoDB stream, read the way Lambda's event source reads it: every
-//! shard from its oldest record, records turned into the Lambda event
-//! record shape (`aws_lambda_events`), so that the same handler code runs
-//! locally and in tests as in AWS.
+//! shard from its oldest record (or from where a previous reader stopped),
+//! records turned into the Lambda event record shape (`aws_lambda_events`),
+//! so that the same handler code runs locally and in tests as in AWS.
 
 use aws_lambda_events::event::dynamodb::{EventRecord, StreamRecord, StreamViewType};
 use aws_sdk_dynamodbstreams::{
@@ -17,6 +17,17 @@ fn err(op: &str, e: impl std::fmt::Display) -> StreamError {
     StreamError(format!("{op}: {e}"))
 }
 
+/// Where a shard is first read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShardStart {
+    /// The oldest record still in the shard.
+    TrimHorizon,
+    /// Only records written from now on.
+    Latest,
+    /// The record after this sequence number (a checkpoint).
+    AfterSequenceNumber(String),
+}
+
 /// Reads all shards of one stream, oldest records first.
 pub struct StreamReader {
     client: Client,
@@ -29,6 +40,16 @@ pub struct StreamReader {
 impl StreamReader {
     /// Opens every shard at its oldest record (TRIM_HORIZON).
     pub async fn open(client: Client, stream_arn: &str, region: &str) -> Result<Self, StreamError> {
+        Self::open_at(client, stream_arn, region, |_| ShardStart::TrimHorizon).await
+    }
+
+    /// Opens every shard where `start` says (given the shard id).
+    pub async fn open_at(
+        client: Client,
+        stream_arn: &str,
+        region: &str,
+        start: impl Fn(&str) -> ShardStart,
+    ) -> Result<Self, StreamError> {
         let description = client
             .describe_stream()
             .stream_arn(stream_arn)
@@ -46,11 +67,19 @@ impl StreamReader {
             })
             .unwrap_or_default();
         for shard_id in shard_ids {
+            let (kind, sequence_number) = match start(&shard_id) {
+                ShardStart::TrimHorizon => (ShardIteratorType::TrimHorizon, None),
+                ShardStart::Latest => (ShardIteratorType::Latest, None),
+                ShardStart::AfterSequenceNumber(n) => {
+                    (ShardIteratorType::AfterSequenceNumber, Some(n))
+                }
+            };
             let iterator = client
                 .get_shard_iterator()
                 .stream_arn(stream_arn)
                 .shard_id(&shard_id)
-                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .shard_iterator_type(kind)
+                .set_sequence_number(sequence_number)
                 .send()
                 .await
                 .map_err(|e| err("GetShardIterator", e.into_service_error()))?
@@ -68,8 +97,22 @@ impl StreamReader {
     /// The next records of every shard (up to `limit` per shard), as Lambda
     /// event records. Empty when nothing new has arrived.
     pub async fn poll(&mut self, limit: i32) -> Result<Vec<EventRecord>, StreamError> {
+        Ok(self
+            .poll_by_shard(limit)
+            .await?
+            .into_iter()
+            .flat_map(|(_, records)| records)
+            .collect())
+    }
+
+    /// [`Self::poll`], the records of each shard apart: (shard id, records).
+    /// Shards without new records are left out.
+    pub async fn poll_by_shard(
+        &mut self,
+        limit: i32,
+    ) -> Result<Vec<(String, Vec<EventRecord>)>, StreamError> {
         let mut out = Vec::new();
-        for (_, iterator) in &mut self.shards {
+        for (shard_id, iterator) in &mut self.shards {
             let Some(current) = iterator.clone() else {
                 continue;
             };
@@ -82,11 +125,15 @@ impl StreamReader {
                 .await
                 .map_err(|e| err("GetRecords", e.into_service_error()))?;
             *iterator = page.next_shard_iterator().map(str::to_owned);
-            out.extend(
-                page.records()
-                    .iter()
-                    .map(|r| to_lambda(r, &self.region, &self.stream_arn)),
-            );
+            if !page.records().is_empty() {
+                out.push((
+                    shard_id.clone(),
+                    page.records()
+                        .iter()
+                        .map(|r| to_lambda(r, &self.region, &self.stream_arn))
+                        .collect(),
+                ));
+            }
         }
         Ok(out)
     }

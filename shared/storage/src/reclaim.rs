@@ -6,18 +6,23 @@
 //! batches: first by the delete itself within a small time budget, then by
 //! [`Store::reclaim_pending`] (run on a schedule) until none are left, when
 //! the queue entry goes too. The tombstone head item expires by TTL.
+//!
+//! An entry that does not name a dead incarnation the way a delete writes
+//! it (hand-written, from another release, corrupted) is skipped, counted
+//! and logged with its key, and left in the queue for a person to look at:
+//! reclaiming deletes items, so a guess could delete live data, and one
+//! such entry must not hold up the others.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use evidentsource_domain::DatabaseName;
 use tokio::time::Instant;
 
-use crate::{
-    Store, StoreError,
-    error::classify,
-    keys,
-    store::{get_s, s},
-};
+use crate::{Store, StoreError, error::classify, keys, store::s};
+
+/// Queue entries read per query.
+const QUEUE_PAGE: i32 = 100;
 
 /// What a reclaim run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,8 +31,35 @@ pub struct ReclaimReport {
     pub completed: usize,
     /// Items deleted.
     pub items_deleted: usize,
+    /// Queue entries skipped as malformed (left in the queue).
+    pub malformed: usize,
     /// Whether the queue is empty now.
     pub queue_empty: bool,
+}
+
+/// The database and incarnation a queue entry names, if it is one a delete
+/// writes: a valid database name, an incarnation that keeps to its own key
+/// space (no `#`), and the entry's own key derived from both.
+pub(crate) fn queue_entry(
+    item: &HashMap<String, AttributeValue>,
+) -> Result<(String, String), String> {
+    let text = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v.as_str()),
+        Some(_) => Err(format!("{name} is not a string")),
+        None => Err(format!("{name} is missing")),
+    };
+    let sk = text("sk")?;
+    let name = text("name")?;
+    let incarnation = text("incarnation")?;
+    DatabaseName::parse(name)
+        .map_err(|e| format!("name is not a database name ({})", e.message))?;
+    if incarnation.is_empty() || incarnation.contains('#') {
+        return Err(format!("incarnation {incarnation:?} is not one"));
+    }
+    if sk != keys::gc_sk(name, incarnation) {
+        return Err(format!("the key {sk:?} is not {name}#{incarnation}"));
+    }
+    Ok((name.to_owned(), incarnation.to_owned()))
 }
 
 impl Store {
@@ -35,33 +67,53 @@ impl Store {
     pub async fn reclaim_pending(&self, budget: Duration) -> Result<ReclaimReport, StoreError> {
         let deadline = Instant::now() + budget;
         let mut report = ReclaimReport::default();
-        let queue = self
-            .client
-            .query()
-            .table_name(&self.config.table_name)
-            .key_condition_expression("pk = :gc")
-            .expression_attribute_values(":gc", s(keys::GC_PK))
-            .limit(100)
-            .send()
-            .await
-            .map_err(|e| classify("Query (reclaim queue)", e))?;
-        let entries = queue.items();
-        for entry in entries {
-            if Instant::now() >= deadline {
-                return Ok(report);
+        let mut entries = 0;
+        let mut start = None;
+        loop {
+            // Page on: malformed entries stay, and must not hide the rest.
+            let page = self
+                .client
+                .query()
+                .table_name(&self.config.table_name)
+                .key_condition_expression("pk = :gc")
+                .expression_attribute_values(":gc", s(keys::GC_PK))
+                .set_exclusive_start_key(start.take())
+                .limit(QUEUE_PAGE)
+                .send()
+                .await
+                .map_err(|e| classify("Query (reclaim queue)", e))?;
+            for entry in page.items() {
+                if Instant::now() >= deadline {
+                    return Ok(report);
+                }
+                entries += 1;
+                let (name, incarnation) = match queue_entry(entry) {
+                    Ok(named) => named,
+                    Err(problem) => {
+                        report.malformed += 1;
+                        let key = match entry.get("sk") {
+                            Some(AttributeValue::S(sk)) => sk.as_str(),
+                            _ => "?",
+                        };
+                        tracing::warn!(key, problem, "reclaim queue entry skipped");
+                        continue;
+                    }
+                };
+                let (deleted, done) = self
+                    .reclaim_incarnation(&name, &incarnation, deadline)
+                    .await?;
+                report.items_deleted += deleted;
+                if done {
+                    report.completed += 1;
+                }
             }
-            let name = get_s(entry, "name")?;
-            let incarnation = get_s(entry, "incarnation")?;
-            let (deleted, done) = self
-                .reclaim_incarnation(&name, &incarnation, deadline)
-                .await?;
-            report.items_deleted += deleted;
-            if done {
-                report.completed += 1;
+            match page.last_evaluated_key {
+                Some(key) if Instant::now() < deadline => start = Some(key),
+                Some(_) => return Ok(report),
+                None => break,
             }
         }
-        report.queue_empty =
-            report.completed == entries.len() && queue.last_evaluated_key.is_none();
+        report.queue_empty = report.completed == entries;
         Ok(report)
     }
 
@@ -115,7 +167,7 @@ impl Store {
 
     async fn delete_batch(
         &self,
-        keys: &[std::collections::HashMap<String, AttributeValue>],
+        keys: &[HashMap<String, AttributeValue>],
     ) -> Result<(), StoreError> {
         let mut requests: Vec<WriteRequest> = keys
             .iter()
@@ -149,5 +201,69 @@ impl Store {
         Err(StoreError::Unavailable(
             "BatchWriteItem (reclaim): items stayed unprocessed".into(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(attributes: &[(&str, Option<&str>)]) -> HashMap<String, AttributeValue> {
+        attributes
+            .iter()
+            .map(|(k, v)| {
+                let value = match v {
+                    Some(v) => AttributeValue::S(v.to_string()),
+                    None => AttributeValue::N("1".into()),
+                };
+                (k.to_string(), value)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_entries_as_a_delete_writes_them_name_an_incarnation() {
+        let good = [
+            ("sk", Some("orders#00ff")),
+            ("name", Some("orders")),
+            ("incarnation", Some("00ff")),
+        ];
+        assert_eq!(
+            queue_entry(&item(&good)),
+            Ok(("orders".into(), "00ff".into()))
+        );
+        // (attribute changed, its new value (None: a number), the words of
+        // the problem).
+        let table: [(&str, Option<Option<&str>>, &str); 9] = [
+            ("name", None, "name is missing"),
+            ("incarnation", None, "incarnation is missing"),
+            ("sk", None, "sk is missing"),
+            ("name", Some(None), "name is not a string"),
+            ("incarnation", Some(None), "incarnation is not a string"),
+            ("name", Some(Some("a#b")), "name"),
+            ("name", Some(Some("")), "name"),
+            ("incarnation", Some(Some("")), "is not one"),
+            ("incarnation", Some(Some("00#ff")), "is not one"),
+        ];
+        for (attribute, value, words) in table {
+            let mut entry = item(&good);
+            match value {
+                None => {
+                    entry.remove(attribute);
+                }
+                Some(v) => {
+                    entry.extend(item(&[(attribute, v)]));
+                }
+            }
+            let problem = queue_entry(&entry).unwrap_err();
+            assert!(problem.contains(words), "{attribute} {value:?}: {problem}");
+        }
+        let mut other_key = item(&good);
+        other_key.extend(item(&[("sk", Some("orders#00fe"))]));
+        assert!(
+            queue_entry(&other_key)
+                .unwrap_err()
+                .contains("is not orders#00ff")
+        );
     }
 }

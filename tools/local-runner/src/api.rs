@@ -1,36 +1,59 @@
 //! The HTTP API as API Gateway (HTTP API, payload format 2.0) serves it: a
 //! request on a route of the template (`ANY /databases`,
 //! `ANY /databases/{proxy+}`) becomes the API Gateway event the function
-//! receives in AWS, parsed by `lambda_http` itself, so that the router sees
-//! exactly what it sees behind API Gateway; its response goes back as API
-//! Gateway returns it. Other paths get API Gateway's own 404, oversized
-//! bodies its 413, a handler that overruns the function's timeout its 503.
+//! receives in AWS ([`event`]), parsed by `lambda_http` itself, so that the
+//! router sees exactly what it sees behind API Gateway; its response goes
+//! back as API Gateway returns it.
+//!
+//! What API Gateway answers itself, without the function's say:
+//!
+//! | request or invocation | answer |
+//! |---|---|
+//! | no, several or a malformed `Host`; a body that cannot be read | 400 `Bad Request` |
+//! | a path outside the routes | 404 `Not Found` |
+//! | a body over the 10 MB payload limit | 413 `Request Entity Too Large` |
+//! | the function fails, or Lambda stops it at its `Timeout` | 500 `Internal Server Error` |
+//! | no answer within the integration's `TimeoutInMillis` (at most 30 s) | 503 `Service Unavailable` |
+//!
+//! A function timeout is an invocation error like any other (Lambda reports
+//! "Task timed out"), hence 500; 503 is the gateway giving up waiting, and
+//! the function runs on until its own timeout, as in AWS. Requests that
+//! HTTP/1.1 itself cannot parse get hyper's bare 400.
+
+mod event;
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
-use base64::{Engine, engine::general_purpose::STANDARD};
+pub use event::{gateway_event, to_http};
 use evidentsource_command_ingestion::App;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::{
-    Request, Response, StatusCode,
-    body::{Bytes, Incoming},
-    header::HeaderValue,
+    Request, Response, StatusCode, Version,
+    body::{Body as _, Bytes, Incoming},
+    header::{HOST, HeaderValue},
+    http::uri::Authority,
     server::conn::http1,
     service::service_fn,
 };
 use hyper_util::rt::TokioIo;
 use lambda_http::Body;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 use tokio::{net::TcpListener, sync::watch};
 
 /// API Gateway's payload limit for HTTP APIs.
 pub const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 
+/// An HTTP API integration's timeout when the template sets none (and its
+/// largest value).
+pub const DEFAULT_INTEGRATION_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How the gateway in front of the function behaves.
 #[derive(Debug, Clone, Copy)]
 pub struct Gateway {
-    /// The function's `Timeout` (the handler is stopped after it).
+    /// The function's `Timeout`: Lambda stops the handler then.
     pub function_timeout: Duration,
+    /// The integration's `TimeoutInMillis`: the gateway stops waiting then.
+    pub integration_timeout: Duration,
 }
 
 /// Serves `app` on `listener` until `shutdown` turns true.
@@ -68,7 +91,12 @@ pub async fn serve(
 }
 
 /// API Gateway's own error responses (not from the function).
-fn gateway_error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+fn gateway_error(status: StatusCode) -> Response<Full<Bytes>> {
+    let message = match status {
+        // API Gateway's wording, older than the RFC 9110 name.
+        StatusCode::PAYLOAD_TOO_LARGE => "Request Entity Too Large",
+        other => other.canonical_reason().unwrap_or("Error"),
+    };
     let mut response = Response::new(Full::new(Bytes::from(
         json!({ "message": message }).to_string(),
     )));
@@ -89,6 +117,61 @@ pub fn route_of(path: &str) -> Option<(&'static str, Option<&str>)> {
         .map(|rest| ("ANY /databases/{proxy+}", Some(rest)))
 }
 
+/// Whether the request names its host as HTTP requires (RFC 9112 §3.2:
+/// exactly one `Host`, an authority without user info; HTTP/1.0 may omit
+/// it). The function builds its URL from it, so an unusable one never
+/// reaches the function.
+pub fn host_is_valid(version: Version, hosts: &[&[u8]]) -> bool {
+    match hosts {
+        [] => version < Version::HTTP_11,
+        [host] => {
+            let Ok(host) = std::str::from_utf8(host) else {
+                return false;
+            };
+            // As lambda_http parses it (http::uri and WHATWG URL differ:
+            // both must accept it).
+            !host.is_empty()
+                && !host.contains('@')
+                && host.parse::<Authority>().is_ok()
+                && url::Url::parse(&format!("http://{host}/")).is_ok()
+        }
+        _ => false,
+    }
+}
+
+/// Why a request body could not be read: over the payload limit (413) or
+/// anything else, a connection cut short or bad chunking (400).
+pub fn body_error_status(error: &(dyn std::error::Error + 'static)) -> StatusCode {
+    if error.is::<LengthLimitError>() {
+        StatusCode::PAYLOAD_TOO_LARGE
+    } else {
+        StatusCode::BAD_REQUEST
+    }
+}
+
+/// How an invocation ended, as the gateway saw it.
+#[derive(Debug)]
+pub enum Invocation {
+    Returned(lambda_http::Response<Body>),
+    /// The function failed (here: its handler panicked).
+    Failed,
+    /// Lambda stopped the function at its `Timeout`.
+    FunctionTimedOut,
+    /// The gateway stopped waiting at the integration timeout.
+    IntegrationTimedOut,
+}
+
+/// What API Gateway answers for an invocation.
+pub fn answer_for(invocation: Invocation) -> Response<Full<Bytes>> {
+    match invocation {
+        Invocation::Returned(response) => to_http(response),
+        Invocation::Failed | Invocation::FunctionTimedOut => {
+            gateway_error(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+        Invocation::IntegrationTimedOut => gateway_error(StatusCode::SERVICE_UNAVAILABLE),
+    }
+}
+
 impl Gateway {
     async fn answer(
         &self,
@@ -97,304 +180,151 @@ impl Gateway {
         peer: SocketAddr,
     ) -> Response<Full<Bytes>> {
         let (parts, body) = request.into_parts();
+        let hosts: Vec<&[u8]> = parts
+            .headers
+            .get_all(HOST)
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect();
+        if !host_is_valid(parts.version, &hosts) {
+            return gateway_error(StatusCode::BAD_REQUEST);
+        }
         let Some((route_key, proxy)) = route_of(parts.uri.path()) else {
-            return gateway_error(StatusCode::NOT_FOUND, "Not Found");
+            return gateway_error(StatusCode::NOT_FOUND);
         };
+        // A declared length over the limit is refused before reading it.
+        if body.size_hint().lower() > MAX_PAYLOAD as u64 {
+            return gateway_error(StatusCode::PAYLOAD_TOO_LARGE);
+        }
         let body = match Limited::new(body, MAX_PAYLOAD).collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(_) => {
-                return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
-            }
-        };
-        let event = gateway_event(&parts, &body, route_key, proxy, peer);
-        let request = match lambda_http::request::from_str(&event.to_string()) {
-            Ok(r) => r,
             Err(e) => {
-                tracing::error!(error = %e, "lambda_http refused the gateway event");
-                return gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+                tracing::debug!(error = %e, "reading the request body failed");
+                return gateway_error(body_error_status(e.as_ref()));
             }
         };
-        let app = app.clone();
-        let mut invocation = tokio::spawn(async move { app.handle(request).await });
-        match tokio::time::timeout(self.function_timeout, &mut invocation).await {
-            Ok(Ok(response)) => to_http(response),
+        let event = gateway_event(&parts, &body, route_key, proxy, peer).to_string();
+        // lambda_http panics on what it cannot represent; the checks above
+        // keep such requests out, and this keeps the answer if one slips by.
+        let parsed = std::panic::catch_unwind(|| lambda_http::request::from_str(&event));
+        let request = match parsed {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "lambda_http refused the gateway event");
+                return gateway_error(StatusCode::INTERNAL_SERVER_ERROR);
+            }
+            Err(_) => {
+                tracing::error!(event, "lambda_http panicked on the gateway event");
+                return gateway_error(StatusCode::INTERNAL_SERVER_ERROR);
+            }
+        };
+        answer_for(self.invoke(app.clone(), request).await)
+    }
+
+    /// Runs the function as Lambda does, stopped at its timeout, and waits
+    /// for it as API Gateway does, at most the integration timeout. The
+    /// invocation is not stopped when the gateway stops waiting.
+    async fn invoke(&self, app: Arc<App>, request: lambda_http::Request) -> Invocation {
+        let function_timeout = self.function_timeout;
+        let invocation = tokio::spawn(async move {
+            tokio::time::timeout(function_timeout, app.handle(request)).await
+        });
+        match tokio::time::timeout(self.integration_timeout, invocation).await {
+            Ok(Ok(Ok(response))) => Invocation::Returned(response),
+            Ok(Ok(Err(_))) => {
+                tracing::error!(timeout = ?function_timeout, "the function timed out");
+                Invocation::FunctionTimedOut
+            }
             Ok(Err(panicked)) => {
                 tracing::error!(error = %panicked, "the function failed");
-                gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+                Invocation::Failed
             }
             Err(_) => {
-                // Lambda stops a function at its timeout; so does the runner.
-                invocation.abort();
-                tracing::error!(timeout = ?self.function_timeout, "the function timed out");
-                gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+                tracing::error!(timeout = ?self.integration_timeout, "the integration timed out");
+                Invocation::IntegrationTimedOut
             }
         }
     }
-}
-
-/// The API Gateway v2 event for a request (what the function gets in AWS).
-pub fn gateway_event(
-    parts: &hyper::http::request::Parts,
-    body: &[u8],
-    route_key: &str,
-    proxy: Option<&str>,
-    peer: SocketAddr,
-) -> Value {
-    // Repeated headers and query parameters are joined with commas, cookies
-    // travel apart: API Gateway's payload format 2.0.
-    let mut headers = Map::new();
-    let mut cookies = Vec::new();
-    for (name, value) in &parts.headers {
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        if name == "cookie" {
-            cookies.extend(value.split("; ").map(|c| Value::String(c.to_owned())));
-            continue;
-        }
-        match headers.get_mut(name.as_str()) {
-            Some(Value::String(existing)) => {
-                existing.push(',');
-                existing.push_str(&value);
-            }
-            _ => {
-                headers.insert(name.as_str().to_owned(), Value::String(value));
-            }
-        }
-    }
-    headers
-        .entry("x-forwarded-for")
-        .or_insert_with(|| Value::String(peer.ip().to_string()));
-    headers.insert("x-forwarded-proto".into(), "http".into());
-    let raw_query = parts.uri.query().unwrap_or_default();
-    let mut query = Map::new();
-    for (k, v) in url::form_urlencoded::parse(raw_query.as_bytes()) {
-        match query.get_mut(k.as_ref()) {
-            Some(Value::String(existing)) => {
-                existing.push(',');
-                existing.push_str(&v);
-            }
-            _ => {
-                query.insert(k.into_owned(), Value::String(v.into_owned()));
-            }
-        }
-    }
-    let now = chrono::Utc::now();
-    let user_agent = parts
-        .headers
-        .get("user-agent")
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .unwrap_or_default();
-    let host = parts
-        .headers
-        .get("host")
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .unwrap_or_else(|| "127.0.0.1".to_owned());
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": parts.uri.path(),
-        "rawQueryString": raw_query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": "000000000000",
-            "apiId": "local",
-            "domainName": host,
-            "domainPrefix": "local",
-            "http": {
-                "method": parts.method.as_str(),
-                "path": parts.uri.path(),
-                "protocol": "HTTP/1.1",
-                "sourceIp": peer.ip().to_string(),
-                "userAgent": user_agent,
-            },
-            "requestId": uuid::Uuid::new_v4().to_string(),
-            "routeKey": route_key,
-            "stage": "$default",
-            "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
-            "timeEpoch": now.timestamp_millis(),
-        },
-        "isBase64Encoded": false,
-    });
-    if !cookies.is_empty() {
-        event["cookies"] = Value::Array(cookies);
-    }
-    if !query.is_empty() {
-        event["queryStringParameters"] = Value::Object(query);
-    }
-    if let Some(proxy) = proxy {
-        event["pathParameters"] = json!({ "proxy": proxy });
-    }
-    if !body.is_empty() {
-        // Text travels as text, anything else base64-encoded, as API
-        // Gateway passes bodies to the function.
-        let content_type = parts
-            .headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        match std::str::from_utf8(body) {
-            Ok(text) if is_text(content_type) => event["body"] = Value::String(text.to_owned()),
-            _ => {
-                event["body"] = Value::String(STANDARD.encode(body));
-                event["isBase64Encoded"] = Value::Bool(true);
-            }
-        }
-    }
-    event
-}
-
-/// Content types API Gateway passes as text.
-fn is_text(content_type: &str) -> bool {
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    media.starts_with("text/")
-        || media == "application/json"
-        || media.ends_with("+json")
-        || media == "application/xml"
-        || media.ends_with("+xml")
-        || media == "application/x-www-form-urlencoded"
-}
-
-/// The function's response as API Gateway returns it.
-pub fn to_http(response: lambda_http::Response<Body>) -> Response<Full<Bytes>> {
-    let (parts, body) = response.into_parts();
-    let bytes = match body {
-        Body::Text(s) => Bytes::from(s),
-        Body::Binary(b) => Bytes::from(b),
-        _ => Bytes::new(),
-    };
-    let mut out = Response::new(Full::new(bytes));
-    *out.status_mut() = parts.status;
-    *out.headers_mut() = parts.headers;
-    out
 }
 
 #[cfg(test)]
 mod tests {
-    use lambda_http::RequestExt;
-
     use super::*;
 
-    fn parts(method: &str, uri: &str, headers: &[(&str, &str)]) -> hyper::http::request::Parts {
-        let mut builder = Request::builder().method(method).uri(uri);
-        for (k, v) in headers {
-            builder = builder.header(*k, *v);
-        }
-        builder.body(()).unwrap().into_parts().0
-    }
-
-    fn peer() -> SocketAddr {
-        "127.0.0.1:50000".parse().unwrap()
-    }
-
     #[test]
-    fn only_the_templates_routes_reach_the_function() {
-        assert_eq!(route_of("/databases"), Some(("ANY /databases", None)));
-        assert_eq!(
-            route_of("/databases/a/transactions"),
-            Some(("ANY /databases/{proxy+}", Some("a/transactions")))
-        );
-        assert_eq!(route_of("/databases/"), None);
-        assert_eq!(route_of("/"), None);
-        assert_eq!(route_of("/databasesx"), None);
-    }
-
-    #[test]
-    fn lambda_http_reads_the_event_as_it_would_in_aws() {
-        let parts = parts(
-            "POST",
-            "/databases/accounts/transactions?mode=async&x=1&x=2&q=a%20b",
-            &[
-                ("host", "127.0.0.1:8080"),
-                ("content-type", "application/protobuf"),
-                ("accept", "a"),
-                ("accept", "b"),
-                ("cookie", "c1=v1; c2=v2"),
-            ],
-        );
-        let body = [0u8, 159, 146, 150, b'{'];
-        let (route, proxy) = route_of(parts.uri.path()).unwrap();
-        let event = gateway_event(&parts, &body, route, proxy, peer());
-        assert_eq!(event["headers"]["accept"], "a,b");
-        assert_eq!(event["cookies"], json!(["c1=v1", "c2=v2"]));
-        assert_eq!(event["pathParameters"]["proxy"], "accounts/transactions");
-        assert_eq!(event["isBase64Encoded"], true);
-        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-        assert_eq!(request.method(), "POST");
-        assert_eq!(request.uri().path(), "/databases/accounts/transactions");
-        let query = request.query_string_parameters();
-        assert_eq!(query.first("mode"), Some("async"));
-        assert_eq!(query.first("q"), Some("a b"));
-        // Joined with a comma by the gateway, split again by lambda_http.
-        assert_eq!(event["queryStringParameters"]["x"], "1,2");
-        assert_eq!(query.all("x"), Some(vec!["1", "2"]));
-        assert_eq!(
-            request.headers().get("content-type").unwrap(),
-            "application/protobuf"
-        );
-        match request.body() {
-            Body::Binary(b) => assert_eq!(b.as_slice(), &body),
-            other => panic!("body {other:?}"),
+    fn the_host_decides_between_the_function_and_400() {
+        let v11 = Version::HTTP_11;
+        let table: &[(Version, &[&[u8]], bool)] = &[
+            (v11, &[b"127.0.0.1:8080"], true),
+            (v11, &[b"api.example.com"], true),
+            (v11, &[b"[::1]:3000"], true),
+            (v11, &[], false),
+            (Version::HTTP_10, &[], true),
+            (v11, &[b""], false),
+            (v11, &[b"bad host"], false),
+            (v11, &[b"\xff\xfe"], false),
+            (v11, &[b"a/b"], false),
+            (v11, &[b"a?b"], false),
+            (v11, &[b"user@host"], false),
+            (v11, &[b"127.0.0.1:99999"], false),
+            (v11, &[b"a%20b"], false),
+            (v11, &[b"[::1"], false),
+            (v11, &[b"a", b"b"], false),
+        ];
+        for (version, hosts, valid) in table {
+            assert_eq!(
+                host_is_valid(*version, hosts),
+                *valid,
+                "{version:?} {:?}",
+                hosts
+                    .iter()
+                    .map(|h| String::from_utf8_lossy(h))
+                    .collect::<Vec<_>>()
+            );
         }
     }
 
-    #[test]
-    fn json_travels_as_text_and_the_router_reads_the_same_bytes() {
-        let parts = parts(
-            "POST",
-            "/databases",
-            &[
-                ("host", "h"),
-                ("content-type", "application/json; charset=utf-8"),
-            ],
-        );
-        let body = r#"{"name": "caf\u00e9 ü"}"#.as_bytes();
-        let event = gateway_event(&parts, body, "ANY /databases", None, peer());
-        assert_eq!(event["isBase64Encoded"], false);
-        assert_eq!(event["body"], String::from_utf8(body.to_vec()).unwrap());
-        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-        assert_eq!(request.body().as_ref(), body);
-        assert!(is_text("text/plain"));
-        assert!(is_text("application/cloudevents+json"));
-        assert!(!is_text("application/protobuf"));
-        assert!(!is_text(""));
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
     }
 
     #[test]
-    fn an_empty_body_is_empty() {
-        let parts = parts("GET", "/databases/accounts", &[("host", "h")]);
-        let event = gateway_event(
-            &parts,
-            &[],
-            "ANY /databases/{proxy+}",
-            Some("accounts"),
-            peer(),
+    fn only_an_oversized_body_is_413() {
+        let over = block_on(Limited::new(Full::new(Bytes::from_static(b"12345")), 4).collect())
+            .unwrap_err();
+        assert_eq!(
+            body_error_status(over.as_ref()),
+            StatusCode::PAYLOAD_TOO_LARGE
         );
-        assert!(event.get("body").is_none());
-        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-        assert!(matches!(request.body(), Body::Empty));
-        assert!(request.query_string_parameters().is_empty());
+        let cut = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "cut");
+        assert_eq!(body_error_status(&cut), StatusCode::BAD_REQUEST);
     }
 
     #[test]
-    fn responses_keep_status_headers_and_bytes() {
-        let response = lambda_http::Response::builder()
-            .status(409)
-            .header("content-type", "application/problem+json")
-            .header("allow", "POST")
-            .body(Body::Text("{\"x\":1}".into()))
-            .unwrap();
-        let out = to_http(response);
-        assert_eq!(out.status(), 409);
-        assert_eq!(out.headers()["allow"], "POST");
-        let binary = to_http(
+    fn failures_and_timeouts_are_answered_as_an_http_api_does() {
+        let table = [
+            (Invocation::Failed, 500, "Internal Server Error"),
+            (Invocation::FunctionTimedOut, 500, "Internal Server Error"),
+            (Invocation::IntegrationTimedOut, 503, "Service Unavailable"),
+        ];
+        for (invocation, status, message) in table {
+            let what = format!("{invocation:?}");
+            let response = answer_for(invocation);
+            assert_eq!(response.status(), status, "{what}");
+            assert_eq!(response.headers()["content-type"], "application/json");
+            let body = block_on(response.into_body().collect()).unwrap().to_bytes();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body, json!({ "message": message }), "{what}");
+        }
+        let returned = answer_for(Invocation::Returned(
             lambda_http::Response::builder()
-                .body(Body::Binary(vec![0, 255]))
+                .status(409)
+                .body(Body::Empty)
                 .unwrap(),
-        );
-        assert_eq!(binary.status(), 200);
+        ));
+        assert_eq!(returned.status(), 409);
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! - [`api`]: API Gateway (HTTP API, payload 2.0) in front of command ingestion;
 //! - [`stream_poller`]: the DynamoDB stream event source feeding the publisher,
-//!   with the delivery rules of [`stream_source`] and the filters of [`filter`];
+//!   with the delivery rules of [`stream_source`], the filters of [`filter`]
+//!   and the checkpoint of [`checkpoint`];
 //! - [`kafka_poller`]: the Kafka event source feeding the async commands;
 //! - [`template`]: their settings, read from `template.yaml`;
 //! - [`stack`]: the runner's own settings, the servers, table and topics, and
@@ -12,6 +13,7 @@
 //!   (HTTP API and Kafka topics) only.
 
 pub mod api;
+pub mod checkpoint;
 pub mod demo;
 pub mod filter;
 pub mod kafka_poller;

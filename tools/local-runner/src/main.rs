@@ -19,16 +19,16 @@ use evidentsource_command_ingestion::{
     App,
     submit::{AsyncSubmit, SubmitConfig},
 };
-use evidentsource_dynamodb_stream::StreamReader;
 use evidentsource_kafka_config::{KafkaContext, KafkaSettings};
 use evidentsource_kafka_event_source::EventSource;
 use evidentsource_local_runner::{
     Shutdown,
     api::{self, Gateway},
+    checkpoint::CheckpointFile,
     filter::Filters,
     kafka_poller::KafkaSource,
     stack::{StackInfo, StackSettings, ensure_table, read_env_file, wait_until},
-    stream_poller::StreamSource,
+    stream_poller::{StreamSource, open_stream},
     stream_source::Outcome,
     template::EventSources,
 };
@@ -187,7 +187,14 @@ async fn run(
             .build(),
     );
     let region = aws.region().map(|r| r.to_string()).unwrap_or_default();
-    let reader = StreamReader::open(streams, &stream_arn, &region).await?;
+    let (reader, checkpoint) = open_stream(
+        streams,
+        &stream_arn,
+        &region,
+        sources.stream_starting_position,
+        CheckpointFile::new(&settings.stream_checkpoint),
+    )
+    .await?;
     let mut consumer_config = kafka.client_config();
     consumer_config
         .set("group.id", &settings.consumer_group)
@@ -210,6 +217,7 @@ async fn run(
         app,
         Gateway {
             function_timeout: sources.ingestion_timeout,
+            integration_timeout: sources.integration_timeout,
         },
         shutdown.receiver(),
     )));
@@ -218,6 +226,7 @@ async fn run(
         settings: sources.stream,
         window: sources.stream_window,
         filters,
+        checkpoint: Some(checkpoint),
     };
     let publisher_timeout = sources.publisher_timeout;
     tasks.push(tokio::spawn({

@@ -12,6 +12,7 @@
 //! | `ASYNC_COMMANDS_CONSUMER_GROUP` | `evidentsource-async-commands` (the template's default) |
 //! | `EVIDENTSOURCE_TOPIC_PARTITIONS` | 3 |
 //! | `EVIDENTSOURCE_STACK_ENV` | `.local/stack.env` at the workspace root |
+//! | `EVIDENTSOURCE_STREAM_CHECKPOINT` | `stream-checkpoint.json` next to `stack.env` |
 //! | `EVIDENTSOURCE_TEMPLATE` | `template.yaml` at the workspace root |
 
 use std::{
@@ -45,6 +46,9 @@ pub struct StackSettings {
     pub consumer_group: String,
     pub partitions: i32,
     pub env_file: PathBuf,
+    /// Where the stream event source keeps its checkpoint
+    /// ([`crate::checkpoint`]); it outlives the stack, unlike `env_file`.
+    pub stream_checkpoint: PathBuf,
     pub template: PathBuf,
 }
 
@@ -79,6 +83,9 @@ impl StackSettings {
         };
         let root = workspace_root();
         let root = root.canonicalize().unwrap_or(root);
+        let env_file = get("EVIDENTSOURCE_STACK_ENV")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join(".local/stack.env"));
         Ok(StackSettings {
             api_port: port("EVIDENTSOURCE_API_PORT")?,
             dynamodb_port: port("EVIDENTSOURCE_DYNAMODB_PORT")?,
@@ -90,9 +97,10 @@ impl StackSettings {
             consumer_group: get("ASYNC_COMMANDS_CONSUMER_GROUP")
                 .unwrap_or_else(|| "evidentsource-async-commands".to_owned()),
             partitions,
-            env_file: get("EVIDENTSOURCE_STACK_ENV")
+            stream_checkpoint: get("EVIDENTSOURCE_STREAM_CHECKPOINT")
                 .map(PathBuf::from)
-                .unwrap_or_else(|| root.join(".local/stack.env")),
+                .unwrap_or_else(|| env_file.with_file_name("stream-checkpoint.json")),
+            env_file,
             template: get("EVIDENTSOURCE_TEMPLATE")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| root.join("template.yaml")),
@@ -236,6 +244,26 @@ mod tests {
         assert_eq!(s.topics.async_commands, "cmds");
         assert_eq!(s.kafka_brokers.as_deref(), Some("127.0.0.1:9093"));
         assert_eq!(s.partitions, 1);
+    }
+
+    #[test]
+    fn the_stream_checkpoint_is_next_to_stack_env_unless_set() {
+        let s = settings(&[]).unwrap();
+        assert!(
+            s.stream_checkpoint
+                .ends_with(".local/stream-checkpoint.json")
+        );
+        let s = settings(&[("EVIDENTSOURCE_STACK_ENV", "/tmp/x/stack.env")]).unwrap();
+        assert_eq!(
+            s.stream_checkpoint,
+            PathBuf::from("/tmp/x/stream-checkpoint.json")
+        );
+        let s = settings(&[
+            ("EVIDENTSOURCE_STACK_ENV", "/tmp/x/stack.env"),
+            ("EVIDENTSOURCE_STREAM_CHECKPOINT", "/var/cp.json"),
+        ])
+        .unwrap();
+        assert_eq!(s.stream_checkpoint, PathBuf::from("/var/cp.json"));
     }
 
     #[test]

@@ -5,7 +5,9 @@ use std::{path::Path, time::Duration};
 
 use yaml_rust2::{Yaml, YamlLoader};
 
-use crate::stream_source::StreamSettings;
+use crate::{
+    api::DEFAULT_INTEGRATION_TIMEOUT, checkpoint::StartingPosition, stream_source::StreamSettings,
+};
 
 /// The async commands' Kafka event source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,11 +23,15 @@ pub struct EventSources {
     pub stream_window: Duration,
     /// The stream source's `FilterCriteria` patterns (JSON).
     pub stream_filters: Vec<String>,
+    /// Where the stream source starts reading a stream it never read.
+    pub stream_starting_position: StartingPosition,
     pub kafka: KafkaSettings,
     /// The functions' `Timeout`s: each invocation's deadline.
     pub ingestion_timeout: Duration,
     pub publisher_timeout: Duration,
     pub async_timeout: Duration,
+    /// The HTTP API integration's `TimeoutInMillis` (30 s when unset).
+    pub integration_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +51,8 @@ impl EventSources {
         Self::parse(&text).map_err(fail)
     }
 
-    /// Reads `StreamPublisherEventSource` and `AsyncCommandsSelfManagedSource`.
+    /// Reads `StreamPublisherEventSource`, `AsyncCommandsSelfManagedSource`,
+    /// `HttpApiIntegration` and the functions' timeouts.
     pub fn parse(text: &str) -> Result<Self, String> {
         let docs = YamlLoader::load_from_str(text).map_err(|e| e.to_string())?;
         let doc = docs.first().ok_or("empty template")?;
@@ -68,6 +75,18 @@ impl EventSources {
         };
         let stream = props("StreamPublisherEventSource")?;
         let kafka = props("AsyncCommandsSelfManagedSource")?;
+        let integration_timeout = || -> Result<Duration, String> {
+            let integration = props("HttpApiIntegration")?;
+            if integration["TimeoutInMillis"].is_badvalue() {
+                return Ok(DEFAULT_INTEGRATION_TIMEOUT);
+            }
+            let ms = int(integration, "TimeoutInMillis")?;
+            // API Gateway's range for HTTP APIs.
+            if !(50..=30_000).contains(&ms) {
+                return Err(format!("TimeoutInMillis {ms} is not within 50-30000"));
+            }
+            Ok(Duration::from_millis(ms as u64))
+        };
         Ok(EventSources {
             stream: StreamSettings {
                 batch_size: int(stream, "BatchSize")? as usize,
@@ -91,6 +110,11 @@ impl EventSources {
                     })
                     .collect::<Result<_, _>>()?,
             },
+            stream_starting_position: StartingPosition::parse(
+                stream["StartingPosition"]
+                    .as_str()
+                    .ok_or("StartingPosition is not a string")?,
+            )?,
             kafka: KafkaSettings {
                 batch_size: int(kafka, "BatchSize")? as usize,
                 window: Duration::from_secs(int(kafka, "MaximumBatchingWindowInSeconds")? as u64),
@@ -98,6 +122,7 @@ impl EventSources {
             ingestion_timeout: seconds("CommandIngestionFunction")?,
             publisher_timeout: seconds("StreamPublisherFunction")?,
             async_timeout: seconds("AsyncCommandsFunction")?,
+            integration_timeout: integration_timeout()?,
         })
     }
 }
@@ -131,6 +156,57 @@ mod tests {
                 window: Duration::from_secs(1)
             }
         );
+    }
+
+    #[test]
+    fn reads_the_starting_position_and_the_integration_timeout() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+        let full = std::fs::read_to_string(path).unwrap();
+        let sources = EventSources::parse(&full).unwrap();
+        assert_eq!(
+            sources.stream_starting_position,
+            StartingPosition::TrimHorizon
+        );
+        assert_eq!(sources.integration_timeout, Duration::from_secs(20));
+        // (edit of the template, the value read or the error's words).
+        type Read = Result<(StartingPosition, Duration), &'static str>;
+        let table: [(&str, &str, Read); 5] = [
+            (
+                "StartingPosition: TRIM_HORIZON",
+                "StartingPosition: LATEST",
+                Ok((StartingPosition::Latest, Duration::from_secs(20))),
+            ),
+            (
+                "TimeoutInMillis: 20000",
+                "TimeoutInMillis: 1500",
+                Ok((StartingPosition::TrimHorizon, Duration::from_millis(1500))),
+            ),
+            (
+                "      TimeoutInMillis: 20000\n",
+                "",
+                Ok((StartingPosition::TrimHorizon, DEFAULT_INTEGRATION_TIMEOUT)),
+            ),
+            (
+                "TimeoutInMillis: 20000",
+                "TimeoutInMillis: 45000",
+                Err("45000"),
+            ),
+            (
+                "StartingPosition: TRIM_HORIZON",
+                "StartingPosition: AT_TIMESTAMP",
+                Err("AT_TIMESTAMP"),
+            ),
+        ];
+        for (from, to, expected) in table {
+            assert!(full.contains(from), "{from}");
+            let read = EventSources::parse(&full.replace(from, to))
+                .map(|s| (s.stream_starting_position, s.integration_timeout));
+            match (read, expected) {
+                (Ok(read), Ok(expected)) => assert_eq!(read, expected, "{to}"),
+                (Err(e), Err(words)) => assert!(e.contains(words), "{to}: {e}"),
+                (read, expected) => panic!("{to}: {read:?}, expected {expected:?}"),
+            }
+        }
     }
 
     #[test]

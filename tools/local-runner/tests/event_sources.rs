@@ -8,15 +8,13 @@ use std::{
     time::Duration,
 };
 
+mod common;
+
 use aws_lambda_events::{
     event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse},
     kafka::KafkaEvent,
 };
-use aws_sdk_dynamodb::{
-    config::{BehaviorVersion, Credentials, Region},
-    types::AttributeValue,
-};
-use evidentsource_dynamodb_stream::StreamReader;
+use common::*;
 use evidentsource_kafka_event_source::EventSource;
 use evidentsource_local_runner::{
     Shutdown,
@@ -25,76 +23,12 @@ use evidentsource_local_runner::{
     stream_poller::StreamSource,
     stream_source::{Outcome, StreamSettings},
 };
-use evidentsource_local_servers::{
-    create_topic, dynamodb_client, kafka_config, shared, unique_name,
-};
+use evidentsource_local_servers::{create_topic, kafka_config, shared, unique_name};
 use rdkafka::{
     Offset, TopicPartitionList,
     consumer::{Consumer, StreamConsumer},
     producer::{FutureProducer, FutureRecord},
 };
-
-const HEAD_ONLY: &str =
-    r#"{"eventName": ["INSERT", "MODIFY"], "dynamodb": {"Keys": {"sk": {"S": ["head"]}}}}"#;
-
-async fn stream_of_new_table() -> (aws_sdk_dynamodb::Client, String, StreamReader) {
-    let servers = shared();
-    let client = dynamodb_client(&servers.dynamodb_endpoint);
-    let table = unique_name("runner-stream");
-    let arn = evidentsource_storage::table::create_table(&client, &table)
-        .await
-        .unwrap();
-    let streams = aws_sdk_dynamodbstreams::Client::from_conf(
-        aws_sdk_dynamodbstreams::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(&servers.dynamodb_endpoint)
-            .credentials_provider(Credentials::new("local", "local", None, None, "test"))
-            .build(),
-    );
-    let reader = StreamReader::open(streams, &arn, "us-east-1")
-        .await
-        .unwrap();
-    (client, table, reader)
-}
-
-async fn put(client: &aws_sdk_dynamodb::Client, table: &str, pk: &str, sk: &str, n: u32) {
-    client
-        .put_item()
-        .table_name(table)
-        .item("pk", AttributeValue::S(pk.into()))
-        .item("sk", AttributeValue::S(sk.into()))
-        .item("n", AttributeValue::N(n.to_string()))
-        .send()
-        .await
-        .unwrap();
-}
-
-/// (pk, n) of each record of an invocation.
-type Seen = Arc<Mutex<Vec<Vec<(String, u32)>>>>;
-
-fn pk_n(event: &aws_lambda_events::event::dynamodb::Event) -> Vec<(String, u32)> {
-    event
-        .records
-        .iter()
-        .map(|r| {
-            let image = serde_json::to_value(&r.change.new_image).unwrap();
-            (
-                image["pk"]["S"].as_str().unwrap().to_owned(),
-                image["n"]["N"].as_str().unwrap().parse().unwrap(),
-            )
-        })
-        .collect()
-}
-
-/// The `n` of each record, per invocation.
-fn ns_per_call(seen: &Seen) -> Vec<Vec<u32>> {
-    seen.lock()
-        .unwrap()
-        .iter()
-        .map(|c| c.iter().map(|(_, n)| *n).collect())
-        .collect()
-}
 
 /// Waits until `seen` holds `n` invocations (at most 30 s).
 async fn wait_for(seen: &Seen, n: usize) {
@@ -127,6 +61,7 @@ async fn stream_batches_are_filtered_sized_and_retried_from_the_reported_failure
         },
         window: Duration::ZERO,
         filters: Filters::parse(&[HEAD_ONLY]).unwrap(),
+        checkpoint: None,
     };
     let seen: Seen = Arc::default();
     let (stop, shutdown) = Shutdown::new();
@@ -187,11 +122,6 @@ async fn stream_batches_are_filtered_sized_and_retried_from_the_reported_failure
     );
 }
 
-fn pk_n_of(record: &aws_lambda_events::event::dynamodb::EventRecord) -> u32 {
-    let image = serde_json::to_value(&record.change.new_image).unwrap();
-    image["n"]["N"].as_str().unwrap().parse().unwrap()
-}
-
 #[tokio::test]
 async fn stream_records_that_keep_failing_go_to_the_destination_after_the_retry_limit() {
     let (client, table, reader) = stream_of_new_table().await;
@@ -207,6 +137,7 @@ async fn stream_records_that_keep_failing_go_to_the_destination_after_the_retry_
         },
         window: Duration::ZERO,
         filters: Filters::default(),
+        checkpoint: None,
     };
     let seen: Seen = Arc::default();
     let (stop, shutdown) = Shutdown::new();

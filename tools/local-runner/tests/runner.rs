@@ -163,6 +163,21 @@ fn the_commands_status_is_the_runners_and_bad_settings_are_named() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Sends `request` as is and reads until the server closes.
+async fn raw_exchange(port: u16, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer))
+        .await
+        .expect("no answer within 30 s")
+        .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 #[tokio::test]
 async fn dev_mode_serves_until_ctrl_c_then_stops_everything() {
     let dir = scratch("dev");
@@ -198,6 +213,13 @@ async fn dev_mode_serves_until_ctrl_c_then_stops_everything() {
         .await
         .unwrap();
     assert_eq!(created.status, 201, "{}", created.text());
+    // Published: the stream source's checkpoint is next to stack.env.
+    let checkpoint = dir.join("stream-checkpoint.json");
+    let until = Instant::now() + Duration::from_secs(60);
+    while !checkpoint.exists() {
+        assert!(Instant::now() < until, "no stream checkpoint within 60 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let missing = http::send(&api, "GET", "/databases/nothing-here", None)
         .await
         .unwrap();
@@ -206,6 +228,19 @@ async fn dev_mode_serves_until_ctrl_c_then_stops_everything() {
     let off_route = http::send(&api, "GET", "/elsewhere", None).await.unwrap();
     assert_eq!(off_route.status, 404);
     assert_eq!(off_route.json()["message"], "Not Found");
+    // A malformed Host is API Gateway's 400 (it once closed the connection
+    // unanswered), and the API serves on.
+    let answer = raw_exchange(
+        api_port,
+        b"GET /databases/dev-db HTTP/1.1\r\nHost: bad host\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    assert!(answer.ends_with(r#"{"message":"Bad Request"}"#), "{answer}");
+    let again = http::send(&api, "GET", "/databases/dev-db", None)
+        .await
+        .unwrap();
+    assert_eq!(again.status, 200, "{}", again.text());
 
     // Ctrl-C.
     // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
@@ -231,5 +266,6 @@ async fn dev_mode_serves_until_ctrl_c_then_stops_everything() {
     assert_closed("moto", &get("DYNAMODB_ENDPOINT"));
     assert_closed("tansu", &get("KAFKA_BROKERS"));
     assert!(!stack_env.exists(), "stack.env left behind");
+    assert!(checkpoint.exists(), "the checkpoint outlives the stack");
     let _ = std::fs::remove_dir_all(dir);
 }
