@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
-use evidentsource_domain::Error;
+use evidentsource_domain::{Error, quote};
 use evidentsource_proto::{
     AppendCondition, BatchSummary, Database, Timestamp, TransactRequest,
     cloudevents::{
@@ -187,7 +187,10 @@ pub fn cloudevent_from_json(value: Value) -> Result<CloudEvent, Error> {
     }
     if let Some(t) = time {
         let parsed = DateTime::parse_from_rfc3339(&t).map_err(|_| {
-            Error::invalid_argument("time", format!("{t:?} is not an RFC 3339 timestamp"))
+            Error::invalid_argument(
+                "time",
+                format!("{} is not an RFC 3339 timestamp", quote(&t)),
+            )
         })?;
         put(
             "time",

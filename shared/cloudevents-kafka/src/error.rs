@@ -1,3 +1,5 @@
+use evidentsource_domain::{bound, quote};
+
 /// Why a Kafka message could not be read as a CloudEvent. Each variant names
 /// the header (or record field) at fault so that the error response or log
 /// line says what to fix.
@@ -5,26 +7,35 @@
 pub enum DecodeError {
     #[error("missing required header {header}")]
     MissingHeader { header: &'static str },
-    #[error("header {header} has a null value")]
+    #[error("header {} has a null value", bound(.header))]
     NullHeader { header: String },
-    #[error("header {header} is not valid UTF-8")]
+    #[error("header {} is not valid UTF-8", bound(.header))]
     NotUtf8 { header: String },
-    #[error("header {header} appears more than once")]
+    #[error("header {} appears more than once", bound(.header))]
     DuplicateHeader { header: String },
-    #[error("header {header} is not a valid attribute name (lowercase a-z and 0-9 only)")]
+    #[error(
+        "header {} is not a valid attribute name (lowercase a-z and 0-9 only)",
+        bound(.header)
+    )]
     InvalidAttributeName { header: String },
-    #[error("header {header}: {value:?} is not a decimal unsigned 64-bit integer")]
+    #[error(
+        "header {}: {} is not a decimal unsigned 64-bit integer",
+        bound(.header),
+        quote(.value)
+    )]
     BadInteger { header: String, value: String },
-    #[error("header {header}: {value:?} is not an RFC 3339 timestamp")]
+    #[error("header {}: {} is not an RFC 3339 timestamp", bound(.header), quote(.value))]
     BadTime { header: String, value: String },
-    #[error("header {header}: {value:?} is not an absolute URI")]
+    #[error("header {}: {} is not an absolute URI", bound(.header), quote(.value))]
     BadUri { header: String, value: String },
-    #[error("header {header}: {value:?} must not be empty")]
+    #[error("header {header}: {} must not be empty", quote(.value))]
     EmptyValue { header: &'static str, value: String },
-    #[error("header ce_specversion: {value:?} is not supported (only 1.0)")]
+    #[error("header ce_specversion: {} is not supported (only 1.0)", quote(.value))]
     UnsupportedSpecVersion { value: String },
     #[error(
-        "headers content-type ({content_type:?}) and ce_datacontenttype ({datacontenttype:?}) disagree"
+        "headers content-type ({}) and ce_datacontenttype ({}) disagree",
+        quote(.content_type),
+        quote(.datacontenttype)
     )]
     ConflictingContentType {
         content_type: String,

@@ -1,5 +1,5 @@
 use evidentsource_cloudevents_kafka::{Data, Event, EventBuilder, EventBuilderV10, ext};
-use evidentsource_domain::{DatabaseName, Error, Limits, Transaction};
+use evidentsource_domain::{DatabaseName, Error, Limits, Transaction, quote};
 use evidentsource_proto::{CreateDatabaseRequest, DeleteDatabaseRequest, Message, TransactRequest};
 use sha2::{Digest, Sha256};
 
@@ -38,7 +38,10 @@ pub fn content_kind(content_type: Option<&str>) -> Result<ContentKind, Error> {
         s if s.starts_with("application/") && s.ends_with("+json") => Ok(ContentKind::Json),
         _ => Err(Error::invalid_argument(
             "ce_datacontenttype",
-            format!("{content_type:?}: send application/protobuf or application/json"),
+            format!(
+                "{}: send application/protobuf or application/json",
+                quote(content_type)
+            ),
         )),
     }
 }
@@ -80,7 +83,8 @@ impl CommandRequest {
             other => Err(Error::invalid_argument(
                 "ce_type",
                 format!(
-                    "{other:?} is not a command ({CREATE_DATABASE}, {TRANSACT}, {DELETE_DATABASE})"
+                    "{} is not a command ({CREATE_DATABASE}, {TRANSACT}, {DELETE_DATABASE})",
+                    quote(other)
                 ),
             )),
         }

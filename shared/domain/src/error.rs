@@ -1,3 +1,4 @@
+use crate::quote::{quote, truncate_message};
 use std::fmt;
 
 /// The fixed set of error codes. Every interface reports one of these: HTTP as
@@ -77,11 +78,24 @@ pub struct Error {
 }
 
 impl Error {
+    /// At most this many bytes of message: an error travels in HTTP bodies,
+    /// async responses and their records in the table, which must stay
+    /// small whatever the input (see [`crate::quote`]).
+    pub const MAX_MESSAGE_BYTES: usize = 1024;
+    /// At most this many bytes of field path.
+    pub const MAX_FIELD_BYTES: usize = 256;
+
     pub fn new(code: ErrorCode, field: Option<String>, message: impl Into<String>) -> Self {
+        let mut message = message.into();
+        truncate_message(&mut message, Self::MAX_MESSAGE_BYTES);
+        let field = field.map(|mut f| {
+            truncate_message(&mut f, Self::MAX_FIELD_BYTES);
+            f
+        });
         Error {
             code,
             field,
-            message: message.into(),
+            message,
         }
     }
 
@@ -97,7 +111,7 @@ impl Error {
         Error::new(
             ErrorCode::NotFound,
             None,
-            format!("database {database:?} does not exist"),
+            format!("database {} does not exist", quote(database)),
         )
     }
 
@@ -105,7 +119,7 @@ impl Error {
         Error::new(
             ErrorCode::AlreadyExists,
             None,
-            format!("database {database:?} already exists"),
+            format!("database {} already exists", quote(database)),
         )
     }
 

@@ -8,6 +8,7 @@
 mod condition;
 mod error;
 mod name;
+pub mod quote;
 mod selector;
 mod stream;
 mod transaction;
@@ -15,6 +16,7 @@ mod transaction;
 pub use condition::{AppendCondition, Bound, ConditionCheck, evaluate};
 pub use error::{Error, ErrorCode};
 pub use name::{DatabaseName, StreamName, validate_name};
+pub use quote::{bound, quote};
 pub use selector::{EventFacts, Selector, SelectorLimits};
 pub use stream::stream_of_source;
 pub use transaction::{Limits, OwnedFacts, Transaction, data_len, subject_of};

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use crate::Error;
+use crate::{Error, quote};
 
 /// Longest valid name: one letter plus 127 more characters.
 const MAX_LEN: usize = 128;
@@ -11,6 +11,16 @@ const MAX_LEN: usize = 128;
 /// every transaction, and the property test below keeps it equal to the
 /// pattern.
 pub fn validate_name(field: &str, name: &str) -> Result<(), Error> {
+    check(field, name, 2)
+}
+
+/// Checks the start of a name (a selector's `stream_starts_with`): what
+/// [`validate_name`] asks, but one character is enough.
+pub fn validate_name_prefix(field: &str, prefix: &str) -> Result<(), Error> {
+    check(field, prefix, 1)
+}
+
+fn check(field: &str, name: &str, min_len: usize) -> Result<(), Error> {
     let bytes = name.as_bytes();
     let Some(first) = bytes.first() else {
         return Err(Error::invalid_argument(field, "must not be empty"));
@@ -18,13 +28,16 @@ pub fn validate_name(field: &str, name: &str) -> Result<(), Error> {
     if !first.is_ascii_alphabetic() {
         return Err(Error::invalid_argument(
             field,
-            format!("{name:?} must start with a letter (a-z, A-Z)"),
+            format!("{} must start with a letter (a-z, A-Z)", quote(name)),
         ));
     }
-    if bytes.len() < 2 {
+    if bytes.len() < min_len {
         return Err(Error::invalid_argument(
             field,
-            format!("{name:?} is too short (at least 2 characters)"),
+            format!(
+                "{} is too short (at least {min_len} characters)",
+                quote(name)
+            ),
         ));
     }
     if bytes.len() > MAX_LEN {
@@ -39,7 +52,10 @@ pub fn validate_name(field: &str, name: &str) -> Result<(), Error> {
     {
         return Err(Error::invalid_argument(
             field,
-            format!("{name:?} contains {bad:?}; allowed are letters, digits, '-', '_' and '.'"),
+            format!(
+                "{} contains {bad:?}; allowed are letters, digits, '-', '_' and '.'",
+                quote(name)
+            ),
         ));
     }
     Ok(())

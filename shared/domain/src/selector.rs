@@ -3,6 +3,8 @@ use std::fmt;
 use evidentsource_proto as proto;
 use proto::event_selector::Selector as P;
 
+use crate::{name::validate_name_prefix, quote};
+
 use crate::Error;
 
 /// What a selector looks at in an event. A selector is a predicate over these
@@ -40,6 +42,10 @@ pub enum Selector {
 pub struct SelectorLimits {
     pub max_depth: usize,
     pub max_nodes: usize,
+    /// Longest subject or type a selector may name: as long as an event
+    /// may be ([`crate::Limits::max_event_bytes`]), since no longer value
+    /// can be stored to match.
+    pub max_value_bytes: usize,
 }
 
 impl Default for SelectorLimits {
@@ -47,6 +53,7 @@ impl Default for SelectorLimits {
         SelectorLimits {
             max_depth: 8,
             max_nodes: 64,
+            max_value_bytes: 256 * 1024,
         }
     }
 }
@@ -109,6 +116,15 @@ impl Selector {
                     format!("{field}.{name}"),
                     "must not be empty",
                 ))
+            } else if v.len() > limits.max_value_bytes {
+                Err(Error::invalid_argument(
+                    format!("{field}.{name}"),
+                    format!(
+                        "is {} bytes; no event can hold a value over {} bytes",
+                        v.len(),
+                        limits.max_value_bytes
+                    ),
+                ))
             } else {
                 Ok(v.to_owned())
             }
@@ -137,9 +153,18 @@ impl Selector {
                      subject_starts_with, event_type_equals, event_type_starts_with, and, or",
                 ));
             }
-            Some(P::StreamEquals(v)) => Selector::StreamEquals(value("stream_equals", v)?),
+            // A stream is a name: a selector with characters no name has,
+            // or longer than any name, is a mistake, not a condition that
+            // always holds.
+            Some(P::StreamEquals(v)) => {
+                let field = format!("{field}.stream_equals");
+                validate_name_prefix(&field, v)?;
+                Selector::StreamEquals(v.clone())
+            }
             Some(P::StreamStartsWith(v)) => {
-                Selector::StreamStartsWith(value("stream_starts_with", v)?)
+                let field = format!("{field}.stream_starts_with");
+                validate_name_prefix(&field, v)?;
+                Selector::StreamStartsWith(v.clone())
             }
             Some(P::SubjectEquals(v)) => Selector::SubjectEquals(value("subject_equals", v)?),
             Some(P::SubjectStartsWith(v)) => {
@@ -189,12 +214,12 @@ impl fmt::Display for Selector {
             f.write_str(")")
         };
         match self {
-            Selector::StreamEquals(v) => write!(f, "stream = {v:?}"),
-            Selector::StreamStartsWith(v) => write!(f, "stream starts with {v:?}"),
-            Selector::SubjectEquals(v) => write!(f, "subject = {v:?}"),
-            Selector::SubjectStartsWith(v) => write!(f, "subject starts with {v:?}"),
-            Selector::EventTypeEquals(v) => write!(f, "type = {v:?}"),
-            Selector::EventTypeStartsWith(v) => write!(f, "type starts with {v:?}"),
+            Selector::StreamEquals(v) => write!(f, "stream = {}", quote(v)),
+            Selector::StreamStartsWith(v) => write!(f, "stream starts with {}", quote(v)),
+            Selector::SubjectEquals(v) => write!(f, "subject = {}", quote(v)),
+            Selector::SubjectStartsWith(v) => write!(f, "subject starts with {}", quote(v)),
+            Selector::EventTypeEquals(v) => write!(f, "type = {}", quote(v)),
+            Selector::EventTypeStartsWith(v) => write!(f, "type starts with {}", quote(v)),
             Selector::And(l) => join(f, "and", l),
             Selector::Or(l) => join(f, "or", l),
         }
@@ -300,6 +325,39 @@ mod tests {
         let err =
             Selector::from_proto("selector", &empty_value, SelectorLimits::default()).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("selector.or[0].subject_equals"));
+    }
+
+    #[test]
+    fn stream_selectors_name_possible_streams() {
+        let long = "s".repeat(129);
+        for (selector, accepted) in [
+            (P::StreamEquals("orders".into()), true),
+            (P::StreamEquals("a".into()), true),
+            (P::StreamEquals("é".into()), false),
+            (P::StreamEquals("1orders".into()), false),
+            (P::StreamEquals("or ders".into()), false),
+            (P::StreamEquals(long.clone()), false),
+            (P::StreamStartsWith("o".into()), true),
+            (P::StreamStartsWith("ord-".into()), true),
+            (P::StreamStartsWith("é".into()), false),
+            (P::StreamStartsWith(long.clone()), false),
+            // Subjects and types are not names: anything non-empty.
+            (P::SubjectEquals("é 1".into()), true),
+            (P::EventTypeStartsWith("é".into()), true),
+            (P::SubjectEquals("x".repeat(256 * 1024)), true),
+            (P::SubjectEquals("x".repeat(256 * 1024 + 1)), false),
+            (P::EventTypeEquals("x".repeat(300 * 1024)), false),
+        ] {
+            let proto = proto::EventSelector {
+                selector: Some(selector.clone()),
+            };
+            let got = Selector::from_proto("selector", &proto, SelectorLimits::default());
+            assert_eq!(got.is_ok(), accepted, "{selector:?}: {got:?}");
+            if let Err(e) = got {
+                assert!(e.field.unwrap().starts_with("selector."), "{selector:?}");
+                assert!(e.message.len() < 300, "{}", e.message);
+            }
+        }
     }
 
     #[test]

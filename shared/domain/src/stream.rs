@@ -1,4 +1,4 @@
-use crate::{Error, StreamName};
+use crate::{Error, StreamName, quote};
 
 /// The stream an event belongs to: the last path segment of its `source`
 /// (a URI-reference), e.g. `https://example.com/shop/orders?x=1` → `orders`,
@@ -29,14 +29,18 @@ pub fn stream_of_source(source: &str) -> Result<StreamName, Error> {
     if segment.is_empty() {
         return Err(Error::invalid_argument(
             "source",
-            format!("{source:?} has no last path segment to name the event's stream"),
+            format!(
+                "{} has no last path segment to name the event's stream",
+                quote(source)
+            ),
         ));
     }
     StreamName::parse(segment).map_err(|e| {
         Error::invalid_argument(
             "source",
             format!(
-                "the last path segment of {source:?} names the stream, and {}",
+                "the last path segment of {} names the stream, and {}",
+                quote(source),
                 e.message.trim_start_matches("stream: ")
             ),
         )

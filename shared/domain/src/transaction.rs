@@ -8,7 +8,9 @@ use evidentsource_proto::{
     },
 };
 
-use crate::{AppendCondition, DatabaseName, Error, EventFacts, SelectorLimits, stream_of_source};
+use crate::{
+    AppendCondition, DatabaseName, Error, EventFacts, SelectorLimits, quote, stream_of_source,
+};
 
 /// Size and count limits of one transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,7 +168,11 @@ impl Transaction {
             if !ids.insert((f.stream.clone(), event.id.clone())) {
                 return Err(Error::invalid_argument(
                     format!("events[{i}].id"),
-                    format!("{:?} appears twice in stream {:?}", event.id, f.stream),
+                    format!(
+                        "{} appears twice in stream {}",
+                        quote(&event.id),
+                        quote(f.stream.as_str())
+                    ),
                 ));
             }
             facts.push(f);
@@ -211,7 +217,10 @@ fn validate_event(event: &CloudEvent, limits: &Limits) -> Result<OwnedFacts, Err
     if event.spec_version != "1.0" {
         return Err(Error::invalid_argument(
             "specversion",
-            format!("{:?} is not supported (only \"1.0\")", event.spec_version),
+            format!(
+                "{} is not supported (only \"1.0\")",
+                quote(&event.spec_version)
+            ),
         ));
     }
     if event.r#type.is_empty() {
