@@ -1,5 +1,5 @@
 //! The stream publisher: DynamoDB stream records of head items become
-//! CloudEvents on the Database Events topic (CONTRACT §2).
+//! CloudEvents on the Database Events topic (docs/contract.md §2).
 //!
 //! [`Publisher::handle`] is a plain async function from a Lambda DynamoDB
 //! event to the `ReportBatchItemFailures` response; `main.rs` builds the
@@ -18,6 +18,7 @@
 //! context, bounds the wait instead.
 
 pub mod config;
+pub mod dead_letter;
 pub mod record;
 
 use std::sync::{
@@ -30,7 +31,7 @@ use aws_lambda_events::event::{
     streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse},
 };
 use evidentsource_database_events::DatabaseEvent;
-use evidentsource_kafka_config::{KafkaContext, connect_early};
+use evidentsource_kafka_config::{KafkaAuthError, KafkaContext, cold_start_check, connect_early};
 use rdkafka::{
     ClientConfig,
     error::{KafkaError, RDKafkaErrorCode},
@@ -40,6 +41,7 @@ use rdkafka::{
 use tokio::time::Instant;
 
 pub use config::PublisherConfig;
+pub use dead_letter::{DeadLetter, DeadLetterQueue};
 pub use record::{Classified, classify};
 
 /// Counters since cold start.
@@ -100,6 +102,7 @@ pub struct Publisher {
     config: PublisherConfig,
     context: KafkaContext,
     producer: Mutex<Arc<FutureProducer<KafkaContext>>>,
+    dead_letters: Option<DeadLetterQueue>,
     stats: Stats,
 }
 
@@ -111,12 +114,33 @@ impl Publisher {
             config,
             context,
             producer: Mutex::new(producer),
+            dead_letters: None,
             stats: Stats::default(),
         })
     }
 
+    /// Where records that can never be published are sent (see
+    /// [`dead_letter`]); without one they are only logged.
+    pub fn with_dead_letters(mut self, queue: Option<DeadLetterQueue>) -> Self {
+        self.dead_letters = queue;
+        self
+    }
+
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// The cold-start check: fails when the brokers refuse the credentials
+    /// or the certificate (the error names the setting), so the function's
+    /// init fails instead of every batch waiting out its deadline.
+    pub fn check_connection(&self, timeout: std::time::Duration) -> Result<(), KafkaAuthError> {
+        let producer = self.producer();
+        cold_start_check(
+            producer.client(),
+            &self.context,
+            &self.config.topic,
+            timeout,
+        )
     }
 
     fn producer(&self) -> Arc<FutureProducer<KafkaContext>> {
@@ -163,13 +187,12 @@ impl Publisher {
                 }
                 Classified::Poison(reason) => {
                     self.stats.poison.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(
-                        sequence_number = record.change.sequence_number.as_deref().unwrap_or("?"),
-                        database = record::database_of(record).as_deref().unwrap_or("?"),
-                        reason,
-                        "skipping a head record that can never be published"
-                    );
-                    continue;
+                    if self.dead_letter(record, &reason, deadline).await {
+                        continue;
+                    }
+                    // Not recorded anywhere: Lambda retries from here.
+                    earliest_failure = Some(index);
+                    break;
                 }
             };
             let value = event.value();
@@ -190,14 +213,28 @@ impl Publisher {
         }
 
         // One timer for the whole batch (not one per delivery); a delivery
-        // that is already confirmed counts even after the deadline.
+        // that is already confirmed counts even after the deadline. A broker
+        // refusing our credentials or certificate ends the wait as well:
+        // librdkafka would retry until the deadline, in vain.
         let out_of_time = tokio::time::sleep_until(deadline);
         tokio::pin!(out_of_time);
+        let refusal = self.context.auth_failed();
+        tokio::pin!(refusal);
+        let mut refused: Option<KafkaAuthError> = None;
         for (index, mut delivery) in in_flight {
-            let outcome = tokio::select! {
-                biased;
-                confirmed = &mut delivery => Ok(confirmed),
-                () = &mut out_of_time => Err(()),
+            let outcome = match &refused {
+                None => tokio::select! {
+                    biased;
+                    confirmed = &mut delivery => Ok(confirmed),
+                    () = &mut out_of_time => Err(None),
+                    error = &mut refusal => Err(Some(error)),
+                },
+                // Stopped: only what is already confirmed counts.
+                Some(error) => tokio::select! {
+                    biased;
+                    confirmed = &mut delivery => Ok(confirmed),
+                    () = std::future::ready(()) => Err(Some(error.clone())),
+                },
             };
             let failed = match outcome {
                 Ok(Ok(Ok(_))) => {
@@ -212,11 +249,22 @@ impl Publisher {
                     tracing::warn!(index, "delivery canceled: the producer went away");
                     true
                 }
-                Err(()) => {
+                Err(None) => {
                     tracing::warn!(
                         index,
                         "delivery not confirmed before the function's deadline"
                     );
+                    true
+                }
+                Err(Some(error)) => {
+                    if refused.is_none() {
+                        tracing::error!(
+                            index, error = %error,
+                            "deliveries stopped: the broker refused the connection \
+                             (Lambda retries from this record)"
+                        );
+                        refused = Some(error);
+                    }
                     true
                 }
             };
@@ -239,6 +287,57 @@ impl Publisher {
             response.batch_item_failures.push(failure);
         }
         Ok(response)
+    }
+
+    /// Sends a record that can never be published to the dead-letter
+    /// queue; false when it did not get there (in time), so the caller
+    /// reports it as failed rather than skip it unrecorded.
+    async fn dead_letter(
+        &self,
+        record: &aws_lambda_events::event::dynamodb::EventRecord,
+        reason: &str,
+        deadline: Instant,
+    ) -> bool {
+        let letter = DeadLetter::of(record, reason);
+        let sequence_number = letter.sequence_number.as_deref().unwrap_or("?");
+        let database = letter.database.as_deref().unwrap_or("?");
+        let Some(queue) = &self.dead_letters else {
+            tracing::error!(
+                sequence_number,
+                database,
+                reason,
+                "skipping a head record that can never be published \
+                 (no DEAD_LETTER_QUEUE_URL: this log line is its only record)"
+            );
+            return true;
+        };
+        match tokio::time::timeout_at(deadline, queue.send(&letter)).await {
+            Ok(Ok(())) => {
+                tracing::error!(
+                    sequence_number,
+                    database,
+                    reason,
+                    "a head record that can never be published went to the dead-letter \
+                     queue; repair the item, then re-publish the database's events"
+                );
+                true
+            }
+            outcome => {
+                let error = match outcome {
+                    Ok(Err(e)) => e,
+                    _ => "out of time".to_owned(),
+                };
+                tracing::error!(
+                    sequence_number,
+                    database,
+                    reason,
+                    error,
+                    "a head record that can never be published could not be sent to the \
+                     dead-letter queue; Lambda retries from this record"
+                );
+                false
+            }
+        }
     }
 
     fn log_failure(
@@ -279,7 +378,7 @@ pub fn kafka_headers(event: &DatabaseEvent, base_uri: &str) -> OwnedHeaders {
     headers.unwrap_or_default()
 }
 
-/// The producer settings of CONTRACT §2 plus the two that keep per-partition
+/// The producer settings of docs/contract.md §7 plus the two that keep per-partition
 /// order under failure (see the crate docs).
 pub fn producer_config(config: &PublisherConfig) -> ClientConfig {
     let mut c = config.kafka.producer_config();

@@ -3,11 +3,13 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
-use evidentsource_stream_publisher::{Publisher, PublisherConfig};
+use evidentsource_storage::Deadline;
+use evidentsource_stream_publisher::{DeadLetterQueue, Publisher, PublisherConfig};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
-/// Time kept back from the function's deadline to answer Lambda.
-const MARGIN: std::time::Duration = std::time::Duration::from_millis(1500);
+/// How long the cold start waits for the brokers to answer (Lambda's init
+/// phase has 10 s in all).
+const CONNECT_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -15,21 +17,19 @@ async fn main() -> Result<(), Error> {
     let config = PublisherConfig::from_env()?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let (kafka, context) = config.kafka.clone().resolve(&aws).await?;
-    let publisher = Arc::new(Publisher::new(
-        PublisherConfig { kafka, ..config },
-        context,
-    )?);
+    let publisher = Arc::new(
+        Publisher::new(PublisherConfig { kafka, ..config }, context)?
+            .with_dead_letters(DeadLetterQueue::from_env(&aws)),
+    );
+    // A wrong password or an untrusted certificate fails the init, with a
+    // message naming the setting to fix.
+    publisher.check_connection(CONNECT_CHECK)?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<DynamoDbEvent>| {
         let publisher = publisher.clone();
         async move {
-            let remaining = event
-                .context
-                .deadline()
-                .duration_since(std::time::SystemTime::now())
-                .unwrap_or_default();
-            let deadline = tokio::time::Instant::now() + remaining.saturating_sub(MARGIN);
+            let deadline = Deadline::from_lambda(event.context.deadline());
             publisher
-                .handle(&event.payload, deadline)
+                .handle(&event.payload, deadline.instant())
                 .await
                 .map_err(Error::from)
         }

@@ -2,6 +2,7 @@
 
 use aws_lambda_events::event::dynamodb::EventRecord;
 use evidentsource_database_events::DatabaseEvent;
+use evidentsource_domain::{quote, quote::truncate_message};
 use evidentsource_storage::HeadItem;
 
 /// The outcome of reading one stream record.
@@ -39,10 +40,20 @@ pub fn classify(record: &EventRecord) -> Classified {
     match record.event_name.as_str() {
         "INSERT" | "MODIFY" => {}
         "REMOVE" => return Classified::Skip("a tombstone expired (TTL)"),
-        _ => return Classified::Poison(format!("unknown event name {:?}", record.event_name)),
+        _ => {
+            return Classified::Poison(format!("unknown event name {}", quote(&record.event_name)));
+        }
     }
     match HeadItem::change_of_image(&record.change.new_image) {
         Ok(event) => Classified::Publish(event),
-        Err(e) => Classified::Poison(e),
+        // The reason may quote the image: bounded, it fits a log line and a
+        // dead letter (SQS takes at most 256 KB) whatever the item holds.
+        Err(mut reason) => {
+            truncate_message(&mut reason, MAX_REASON_BYTES);
+            Classified::Poison(reason)
+        }
     }
 }
+
+/// Longest poison reason, in bytes.
+pub const MAX_REASON_BYTES: usize = 1024;
