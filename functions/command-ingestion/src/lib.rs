@@ -6,6 +6,7 @@
 //! clients once per cold start. Routes and JSON shapes: `docs/api.md`.
 
 pub mod json;
+mod page;
 mod problem;
 pub mod submit;
 
@@ -82,11 +83,16 @@ impl From<StoreError> for Refusal {
                 )
             }
             StoreError::Fault(_) | StoreError::Misconfigured(_) => {
+                // DynamoDB's words can name the account, the role and the
+                // table (an access denial quotes all three): the log gets
+                // them, under the request id; the caller gets the id.
                 tracing::error!(error = %error, "storage fault");
-                Refusal {
-                    status: 500,
-                    error: error.to_domain(),
-                }
+                Refusal::new(
+                    500,
+                    ErrorCode::Internal,
+                    "the request failed inside the service; the cause is logged under this \
+                     request's request_id",
+                )
             }
         }
     }
@@ -135,6 +141,11 @@ impl App {
     pub async fn handle_until(&self, request: Request, deadline: Deadline) -> Response<Body> {
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
+        // Lambda's request id: what an operator searches the logs for.
+        let request_id = request
+            .lambda_context_ref()
+            .map(|c| c.request_id.clone())
+            .filter(|id| !id.is_empty());
         let call = Call {
             store: self.store.with_deadline(deadline),
             deadline,
@@ -142,7 +153,8 @@ impl App {
         let response = match self.route(&call, &method, &path, request).await {
             Ok(response) => response,
             Err(Refusal { status, error }) => {
-                let mut response = problem::problem(status, &error);
+                let id = request_id.as_deref().filter(|_| status >= 500);
+                let mut response = problem::problem(status, &error, id);
                 if status == 405
                     && let Some(allow) = error.message.strip_prefix("allowed: ")
                     && let Ok(v) = allow.parse()
@@ -153,7 +165,13 @@ impl App {
             }
         };
         if response.status().is_server_error() {
-            tracing::error!(%method, path, status = response.status().as_u16(), "request failed");
+            tracing::error!(
+                %method,
+                path,
+                status = response.status().as_u16(),
+                request_id = request_id.as_deref().unwrap_or("-"),
+                "request failed"
+            );
         }
         response
     }
@@ -271,15 +289,32 @@ impl App {
                 }),
             }
         };
-        let events = call
-            .store
-            .read_events(name, number("from", 1)?, number("to", u64::MAX)?)
-            .await?;
-        let batch: Vec<_> = events.iter().map(json::cloudevent_to_json).collect();
-        Ok(Response::builder()
+        let (from, to) = (number("from", 1)?, number("to", u64::MAX)?);
+        let events = call.store.read_events(name, from, to).await?;
+        let max_events = call.store.config().max_read_events as usize;
+        let page = page::cut(
+            events.iter().map(json::cloudevent_to_json),
+            page::MAX_BODY_BYTES,
+        );
+        // More to read: the page was cut by size, or it is full by count and
+        // `to` lies beyond it.
+        let next = match page.last_revision {
+            Some(last) if page.cut || (events.len() == max_events && last < to) => Some(last + 1),
+            _ => None,
+        };
+        let mut response = Response::builder()
             .status(200)
-            .header("content-type", "application/cloudevents-batch+json")
-            .body(Body::Text(json!(batch).to_string()))
+            .header("content-type", "application/cloudevents-batch+json");
+        if let Some(next) = next {
+            let mut link = format!("</databases/{name}/events?from={next}");
+            if to != u64::MAX {
+                link.push_str(&format!("&to={to}"));
+            }
+            link.push_str(">; rel=\"next\"");
+            response = response.header("link", link);
+        }
+        Ok(response
+            .body(Body::Text(page.body))
             .unwrap_or_else(|_| Response::new(Body::Empty)))
     }
 }

@@ -7,7 +7,9 @@ use serde_json::json;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-pub fn problem(status: u16, error: &Error) -> Response<Body> {
+/// The problem response; `request_id` (for server errors) lets a caller
+/// quote what the logs are searched by.
+pub fn problem(status: u16, error: &Error, request_id: Option<&str>) -> Response<Body> {
     let mut body = json!({
         "type": format!("https://evidentsource.com/problems/{}", error.code.as_str().to_lowercase().replace('_', "-")),
         "title": title(status),
@@ -17,6 +19,9 @@ pub fn problem(status: u16, error: &Error) -> Response<Body> {
     });
     if let Some(field) = &error.field {
         body["field"] = json!(field);
+    }
+    if let Some(id) = request_id {
+        body["request_id"] = json!(id);
     }
     let mut response = Response::builder()
         .status(status)
