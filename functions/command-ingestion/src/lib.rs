@@ -12,7 +12,7 @@ pub mod submit;
 
 use std::time::Duration;
 
-use evidentsource_domain::{DatabaseName, Error, ErrorCode, Transaction};
+use evidentsource_domain::{DatabaseName, Error, ErrorCode, Transaction, quote};
 use evidentsource_proto::{Message, TransactRequest};
 use evidentsource_storage::{Deadline, Store, StoreError};
 use lambda_http::{Body, Request, RequestExt, Response, http::Method};
@@ -217,6 +217,16 @@ impl App {
         struct Create {
             name: Option<String>,
         }
+        match content_type(request).as_deref() {
+            None | Some("application/json") => {}
+            Some(other) => {
+                return Err(Refusal::new(
+                    415,
+                    ErrorCode::InvalidArgument,
+                    format!("content-type {}: send application/json", quote(other)),
+                ));
+            }
+        }
         let create: Create = serde_json::from_slice(body_bytes(request)?).map_err(|e| {
             Refusal::invalid("body", format!("expected {{\"name\": \"...\"}}: {e}"))
         })?;
@@ -332,18 +342,7 @@ pub fn parse_transaction(
     limits: &evidentsource_domain::Limits,
 ) -> Result<Transaction, Refusal> {
     let body = body_bytes(request)?;
-    let content_type = request
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        });
-    let parsed = match content_type.as_deref() {
+    let parsed = match content_type(request).as_deref() {
         Some("application/protobuf" | "application/x-protobuf") => {
             match TransactRequest::decode(body) {
                 Ok(mut r) if r.database_name.is_empty() || r.database_name == name.as_str() => {
@@ -369,7 +368,10 @@ pub fn parse_transaction(
             return Err(Refusal::new(
                 415,
                 ErrorCode::InvalidArgument,
-                format!("content-type {other:?}: send application/json or application/protobuf"),
+                format!(
+                    "content-type {}: send application/json or application/protobuf",
+                    quote(other)
+                ),
             ));
         }
     };
@@ -393,6 +395,21 @@ fn body_bytes(request: &Request) -> Result<&[u8], Refusal> {
 
 fn path_name(name: &str) -> Result<DatabaseName, Refusal> {
     Ok(DatabaseName::parse_field("name", name)?)
+}
+
+/// The request's media type (`content-type` without parameters), lowercase.
+fn content_type(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
 }
 
 fn query_param(request: &Request, name: &str) -> Option<String> {

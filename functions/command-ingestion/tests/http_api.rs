@@ -322,6 +322,50 @@ async fn bad_input_is_4xx_naming_the_field() {
         (
             request(
                 "POST",
+                "/databases",
+                r#"{"name": "shop"}"#,
+                Some("application/xml"),
+            ),
+            415,
+            "INVALID_ARGUMENT",
+            None,
+        ),
+        (
+            json_req(
+                "POST",
+                &tx_uri,
+                json!({"events": [{"specversion": "1.0", "id": "1", "source": "https://x/orders",
+                                   "type": "t", "time": "0000-01-01T00:00:00Z"}]}),
+            ),
+            400,
+            "INVALID_ARGUMENT",
+            Some("events[0].time"),
+        ),
+        (
+            json_req(
+                "POST",
+                &tx_uri,
+                json!({"events": [{"specversion": "1.0", "id": "1", "source": "https://x/orders",
+                                   "type": "t", "dataschema": "not a uri"}]}),
+            ),
+            400,
+            "INVALID_ARGUMENT",
+            Some("events[0].dataschema"),
+        ),
+        (
+            json_req(
+                "POST",
+                &tx_uri,
+                json!({"events": [ev("1", "orders", "s")],
+                       "conditions": [{"selector": {"stream_equals": "é"}, "max": 0}]}),
+            ),
+            400,
+            "INVALID_ARGUMENT",
+            Some("conditions[0].selector.stream_equals"),
+        ),
+        (
+            request(
+                "POST",
                 &tx_uri,
                 vec![0xff, 0xff, 0xff],
                 Some("application/protobuf"),

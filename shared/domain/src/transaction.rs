@@ -259,6 +259,22 @@ fn validate_event(event: &CloudEvent, limits: &Limits) -> Result<OwnedFacts, Err
                 "has the wrong type or no value",
             ));
         }
+        match attr {
+            Some(Attr::CeTimestamp(t)) => check_time(t).map_err(|e| e.within(&field()))?,
+            Some(Attr::CeUri(uri) | Attr::CeString(uri)) if name == "dataschema" => {
+                check_uri(uri).map_err(|e| e.within(&field()))?
+            }
+            _ => {}
+        }
+    }
+    if let Some(Data::ProtoData(_)) = &event.data {
+        // Stored events keep bytes and text; an Any's type URL would be
+        // lost on the way back out, so it is refused rather than dropped.
+        return Err(Error::invalid_argument(
+            "proto_data",
+            "is not supported: send the message as binary_data, with datacontenttype \
+             application/protobuf and its type in dataschema",
+        ));
     }
     let size = evidentsource_proto::Message::encoded_len(event);
     if size > limits.max_event_bytes {
@@ -276,6 +292,52 @@ fn validate_event(event: &CloudEvent, limits: &Limits) -> Result<OwnedFacts, Err
         subject: subject_of(event).map(str::to_owned),
         event_type: event.r#type.clone(),
     })
+}
+
+/// RFC 3339 (and protobuf's `Timestamp`) cover 0001-01-01T00:00:00Z to
+/// 9999-12-31T23:59:59.999999999Z; a time outside cannot be written back.
+fn check_time(t: &evidentsource_proto::Timestamp) -> Result<(), Error> {
+    const MIN_SECONDS: i64 = -62_135_596_800;
+    const MAX_SECONDS: i64 = 253_402_300_799;
+    if !(MIN_SECONDS..=MAX_SECONDS).contains(&t.seconds) {
+        return Err(Error::invalid_argument(
+            "",
+            format!(
+                "{} seconds is outside RFC 3339's years 0001 to 9999",
+                t.seconds
+            ),
+        ));
+    }
+    if !(0..1_000_000_000).contains(&t.nanos) {
+        return Err(Error::invalid_argument(
+            "",
+            format!("{} nanoseconds is not within a second", t.nanos),
+        ));
+    }
+    Ok(())
+}
+
+/// An absolute URI (RFC 3986): a scheme, then no whitespace or controls.
+fn check_uri(uri: &str) -> Result<(), Error> {
+    let scheme_end = uri.find(':').unwrap_or(0);
+    let scheme = &uri[..scheme_end];
+    let valid_scheme = scheme
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !valid_scheme
+        || uri.len() == scheme_end + 1
+        || uri.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(Error::invalid_argument(
+            "",
+            format!("{} is not an absolute URI", quote(uri)),
+        ));
+    }
+    Ok(())
 }
 
 /// The event's subject attribute, if it is a string.

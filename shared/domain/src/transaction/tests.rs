@@ -165,3 +165,59 @@ fn limits_are_enforced_and_named() {
     ];
     assert_eq!(field_of(r), "conditions");
 }
+
+#[test]
+fn times_and_schemas_must_be_writable_back() {
+    let ts = |seconds: i64, nanos: i32| {
+        Attr::CeTimestamp(evidentsource_proto::Timestamp { seconds, nanos })
+    };
+    let uri = |s: &str| Attr::CeUri(s.into());
+    for (name, attr, accepted) in [
+        ("time", ts(0, 0), true),
+        ("time", ts(-62_135_596_800, 0), true), // 0001-01-01
+        ("time", ts(253_402_300_799, 999_999_999), true), // 9999-12-31
+        ("time", ts(-62_135_596_801, 0), false), // year 0
+        ("time", ts(253_402_300_800, 0), false), // year 10000
+        ("time", ts(1 << 62, 0), false),
+        ("time", ts(0, -1), false),
+        ("time", ts(0, 1_000_000_000), false),
+        (
+            "dataschema",
+            uri("https://schemas.example.com/order.json"),
+            true,
+        ),
+        ("dataschema", uri("urn:example:order"), true),
+        ("dataschema", Attr::CeString("https://x/y".into()), true),
+        ("dataschema", uri("order.json"), false),
+        ("dataschema", uri("/schemas/order"), false),
+        ("dataschema", uri("https://x/a b"), false),
+        ("dataschema", uri("1http://x"), false),
+        ("dataschema", uri("https:"), false),
+        ("dataschema", uri(""), false),
+    ] {
+        let e = with_attr(event("1", "https://x/orders"), name, attr.clone());
+        let got = Transaction::from_request(request(vec![e]), &Limits::default());
+        assert_eq!(got.is_ok(), accepted, "{name} {attr:?}: {got:?}");
+        if let Err(e) = got {
+            assert_eq!(
+                e.field.as_deref(),
+                Some(&*format!("events[0].{name}")),
+                "{e:?}"
+            );
+            assert!(
+                e.message.starts_with(&format!("events[0].{name}: ")),
+                "{e:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn proto_data_is_refused_rather_than_stored_without_its_type() {
+    let mut e = event("1", "https://x/orders");
+    e.data = Some(Data::ProtoData(pbjson_types::Any {
+        type_url: "type.googleapis.com/shop.Order".into(),
+        value: vec![8, 1].into(),
+    }));
+    assert_eq!(field_of(request(vec![e])), "events[0].proto_data");
+}
