@@ -1,6 +1,6 @@
 //! Kafka settings for every function, in one place.
 //!
-//! [`KafkaSettings::from_env`] reads CONTRACT §3's variables once, at cold
+//! [`KafkaSettings::from_env`] reads the variables of docs/contract.md §3 once, at cold
 //! start, and refuses contradictions with an error naming the variable.
 //! [`KafkaSettings::resolve`] loads what secrets hold (SASL credentials,
 //! the brokers' CA). [`KafkaSettings::client_config`] turns them into

@@ -13,7 +13,7 @@ use evidentsource_kafka_config::{KafkaSettings, Topics};
 
 const USAGE: &str =
     "usage: evidentsource-admin topics create|verify [--partitions N] [--replication N]
-  Creates the four topics (CONTRACT §1) with retention 1 day (database events: 7 days),
+  Creates the four topics (docs/contract.md §1) with retention 1 day (database events: 7 days),
   or verifies existing ones without changing them. Defaults: 3 partitions, replication 3.
   Kafka connection from KAFKA_BROKERS, KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_* as for the functions.";
 
