@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use aws_lambda_events::kafka::KafkaEvent;
 use evidentsource_async_commands::{ProcessError, Processor, ProcessorConfig};
 use evidentsource_commands::{CommandRequest, content_kind};
 use evidentsource_kafka_config::{AuthFailureKind, KafkaContext, KafkaSettings};
@@ -96,9 +97,10 @@ async fn produce_command(settings: &KafkaSettings, topic: &str, correlation_id: 
         .unwrap_or_else(|(e, _)| panic!("produce the command: {e}"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn commands_in_and_responses_out_over_sasl_ssl() {
-    let kafka = SecureKafka::shared_sasl_ssl();
+/// Topics of their own, one command produced over SASL_SSL and read back by
+/// the event source's side, handed over as Lambda does: (the event, its
+/// correlation id, the responses topic, the good settings).
+async fn one_command(kafka: &SecureKafka) -> (KafkaEvent, String, String, KafkaSettings) {
     let (commands, responses) = (unique_name("commands"), unique_name("responses"));
     for topic in [&commands, &responses] {
         kafka.create_topic(topic, 1).await.unwrap();
@@ -106,8 +108,6 @@ async fn commands_in_and_responses_out_over_sasl_ssl() {
     let settings = settings(kafka, &kafka.password);
     let correlation_id = unique_name("corr");
     produce_command(&settings, &commands, &correlation_id).await;
-
-    // The event source's side: read it back, hand it over as Lambda does.
     let reader = consumer(&settings, &commands);
     let record = tokio::time::timeout(Duration::from_secs(20), reader.recv())
         .await
@@ -118,6 +118,13 @@ async fn commands_in_and_responses_out_over_sasl_ssl() {
         &EventSource::SelfManaged,
         &kafka.brokers,
     );
+    (event, correlation_id, responses, settings)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_in_and_responses_out_over_sasl_ssl() {
+    let kafka = SecureKafka::shared_sasl_ssl();
+    let (event, correlation_id, responses, settings) = one_command(kafka).await;
 
     let processor = processor(kafka, &kafka.password, &responses).await;
     processor.check_connection(Duration::from_secs(10)).unwrap();
@@ -144,23 +151,7 @@ async fn commands_in_and_responses_out_over_sasl_ssl() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_fails_the_cold_start_and_the_batch_within_seconds() {
     let kafka = SecureKafka::shared_sasl_ssl();
-    let (commands, responses) = (unique_name("commands"), unique_name("responses"));
-    for topic in [&commands, &responses] {
-        kafka.create_topic(topic, 1).await.unwrap();
-    }
-    let good = settings(kafka, &kafka.password);
-    let correlation_id = unique_name("corr");
-    produce_command(&good, &commands, &correlation_id).await;
-    let reader = consumer(&good, &commands);
-    let record = tokio::time::timeout(Duration::from_secs(20), reader.recv())
-        .await
-        .expect("the command is read back")
-        .unwrap();
-    let event = kafka_event(
-        [lambda_record(&record)],
-        &EventSource::SelfManaged,
-        &kafka.brokers,
-    );
+    let (event, _, responses, _) = one_command(kafka).await;
 
     let password = unique_name("wrong-pa55word");
     let processor = processor(kafka, &password, &responses).await;
