@@ -12,6 +12,7 @@
 //! stops with a clear error instead of letting librdkafka retry forever
 //! ([`verify_connection`], [`KafkaContext::auth_failed`]).
 
+mod admin;
 mod auth_failure;
 mod base_uri;
 mod ca_secret;
@@ -23,6 +24,7 @@ mod secret;
 mod settings;
 mod topics;
 
+pub use admin::ServedAdmin;
 pub use auth_failure::{AuthFailureKind, KafkaAuthError};
 pub use base_uri::base_uri_from_lookup;
 pub use ca_secret::{load_ca_secret, parse_ca_secret};

@@ -9,7 +9,7 @@ use std::{
 
 use aws_credential_types::{Credentials, provider::SharedCredentialsProvider};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use evidentsource_kafka_config::{KafkaContext, KafkaSettings, MskIamTokenSource};
+use evidentsource_kafka_config::{KafkaContext, KafkaSettings, MskIamTokenSource, ServedAdmin};
 use hmac::{Hmac, Mac};
 use rdkafka::{
     consumer::{Consumer, StreamConsumer},
@@ -187,6 +187,28 @@ async fn refresh_callback_runs(what: &str) {
         "{what}: nothing to receive from a closed port"
     );
     wait_for_signed_token(&source, &format!("{what} consumer")).await;
+}
+
+/// An admin client (the topic tool's) gets a token too: rdkafka's own
+/// AdminClient never asks for one (its main queue is not served).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_callback_for_an_admin_client() {
+    let source = Arc::new(fake_source());
+    let admin = ServedAdmin::new(&iam_settings(), KafkaContext::new(Some(source.clone()))).unwrap();
+    let _ = admin
+        .client()
+        .create_topics(
+            &[rdkafka::admin::NewTopic::new(
+                "t",
+                1,
+                rdkafka::admin::TopicReplication::Fixed(1),
+            )],
+            &rdkafka::admin::AdminOptions::new()
+                .operation_timeout(Some(Duration::from_secs(2)))
+                .request_timeout(Some(Duration::from_secs(2))),
+        )
+        .await;
+    wait_for_signed_token(&source, "admin").await;
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -13,10 +13,10 @@ use std::{
 };
 
 use evidentsource_kafka_config::{
-    KafkaConnectError, KafkaContext, KafkaSettings, Topics, probe_connection,
+    KafkaConnectError, KafkaContext, KafkaSettings, ServedAdmin, Topics, probe_connection,
 };
 use rdkafka::{
-    admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication},
+    admin::{AdminOptions, NewTopic, ResourceSpecifier, TopicReplication},
     error::KafkaError,
     types::RDKafkaErrorCode,
 };
@@ -121,7 +121,9 @@ pub enum Created {
 }
 
 pub struct Admin {
-    client: AdminClient<KafkaContext>,
+    // rdkafka's AdminClient with its main queue served (the MSK IAM token,
+    // errors and logs reach the context).
+    client: ServedAdmin,
     settings: KafkaSettings,
     context: KafkaContext,
     connected: AtomicBool,
@@ -131,9 +133,7 @@ pub struct Admin {
 impl Admin {
     pub fn new(settings: &KafkaSettings, context: KafkaContext) -> Result<Self, AdminError> {
         Ok(Admin {
-            client: settings
-                .client_config()
-                .create_with_context(context.clone())?,
+            client: ServedAdmin::new(settings, context.clone())?,
             settings: settings.clone(),
             context,
             connected: AtomicBool::new(false),
@@ -175,7 +175,12 @@ impl Admin {
             })
             .collect();
         let mut outcome = Vec::new();
-        for result in self.client.create_topics(&new, &self.options()).await? {
+        for result in self
+            .client
+            .client()
+            .create_topics(&new, &self.options())
+            .await?
+        {
             match result {
                 Ok(topic) => outcome.push(Created::Created(topic)),
                 Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => {
@@ -190,7 +195,11 @@ impl Admin {
     /// Compares existing topics with their specs; changes nothing.
     pub async fn verify(&self, specs: &[TopicSpec]) -> Result<Vec<Finding>, AdminError> {
         self.connect()?;
-        let metadata = self.client.inner().fetch_metadata(None, self.timeout)?;
+        let metadata = self
+            .client
+            .client()
+            .inner()
+            .fetch_metadata(None, self.timeout)?;
         let mut findings = Vec::new();
         let mut present = Vec::new();
         for spec in specs {
@@ -234,6 +243,7 @@ impl Admin {
         if !resources.is_empty() {
             let configs = self
                 .client
+                .client()
                 .describe_configs(&resources, &self.options())
                 .await?;
             for (spec, config) in present.iter().zip(configs) {
