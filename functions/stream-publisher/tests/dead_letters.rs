@@ -6,22 +6,15 @@ mod common;
 
 use std::time::Duration;
 
-use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use common::*;
 use evidentsource_kafka_config::{KafkaContext, KafkaSettings};
-use evidentsource_local_servers::{create_topic, kafka_config, shared, unique_name};
+use evidentsource_local_servers::{create_topic, kafka_config, local_aws, shared, unique_name};
 use evidentsource_stream_publisher::{DeadLetter, DeadLetterQueue, Publisher, PublisherConfig};
 use serde_json::json;
 use tokio::time::Instant;
 
 fn sqs() -> aws_sdk_sqs::Client {
-    let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&shared().dynamodb_endpoint)
-        .credentials_provider(Credentials::new("local", "local", None, None, "test"))
-        .build();
-    aws_sdk_sqs::Client::from_conf(config)
+    aws_sdk_sqs::Client::new(&local_aws(&shared().dynamodb_endpoint))
 }
 
 async fn publisher(topic: &str, queue_url: &str) -> Publisher {

@@ -144,8 +144,12 @@ unsafe fn serve(rk: *mut rd::rd_kafka_t, event: *mut rd::rd_kafka_event_t, conte
             }
             rd::RD_KAFKA_EVENT_ERROR => {
                 let code = rd::rd_kafka_event_error(event);
-                let reason =
-                    CStr::from_ptr(rd::rd_kafka_event_error_string(event)).to_string_lossy();
+                let text = rd::rd_kafka_event_error_string(event);
+                let reason = if text.is_null() {
+                    std::borrow::Cow::Borrowed("")
+                } else {
+                    CStr::from_ptr(text).to_string_lossy()
+                };
                 context.error(KafkaError::Global(code.into()), reason.trim());
             }
             rd::RD_KAFKA_EVENT_LOG => {

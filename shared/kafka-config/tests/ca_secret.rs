@@ -8,24 +8,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use common::*;
 use evidentsource_kafka_config::{
     AuthFailureKind, KafkaConfigError, KafkaConnectError, KafkaSettings, probe_connection,
 };
-use evidentsource_local_servers::{SecureKafka, shared, tls::TestCa, unique_name};
+use evidentsource_local_servers::{SecureKafka, local_aws, shared, tls::TestCa, unique_name};
 
 fn aws() -> aws_config::SdkConfig {
-    aws_config::SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&shared().dynamodb_endpoint)
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
-                "local", "local", None, None, "test",
-            )),
-        )
-        .build()
+    local_aws(&shared().dynamodb_endpoint)
 }
 
 async fn secret(value: &str) -> String {

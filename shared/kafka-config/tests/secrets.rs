@@ -1,17 +1,10 @@
 //! SASL credentials from a Secrets Manager secret (moto), never shown.
 
-use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use evidentsource_kafka_config::load_sasl_secret;
-use evidentsource_local_servers::{shared, unique_name};
+use evidentsource_local_servers::{local_aws, shared, unique_name};
 
 fn client() -> aws_sdk_secretsmanager::Client {
-    let config = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&shared().dynamodb_endpoint)
-        .credentials_provider(Credentials::new("local", "local", None, None, "test"))
-        .build();
-    aws_sdk_secretsmanager::Client::from_conf(config)
+    aws_sdk_secretsmanager::Client::new(&local_aws(&shared().dynamodb_endpoint))
 }
 
 #[tokio::test]
@@ -73,16 +66,7 @@ async fn resolve_loads_the_named_secret() {
     })
     .unwrap();
     assert!(settings.credentials.is_none(), "not loaded before resolve");
-    let aws = aws_config::SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&shared().dynamodb_endpoint)
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
-                "local", "local", None, None, "test",
-            )),
-        )
-        .build();
+    let aws = local_aws(&shared().dynamodb_endpoint);
     let (resolved, context) = settings.resolve(&aws).await.unwrap();
     assert_eq!(resolved.client_config().get("sasl.username"), Some("svc"));
     assert_eq!(

@@ -28,6 +28,26 @@ pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(config)
 }
 
+/// The AWS settings every SDK client of a test uses against moto (which
+/// serves all its services on one endpoint): fixed fake credentials,
+/// `us-east-1`. `aws_sdk_sqs::Client::new(&local_aws(endpoint))` and so on.
+pub fn local_aws(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "local-servers",
+            )),
+        )
+        .build()
+}
+
 /// Base rdkafka settings for the local broker. Consumer groups on tansu join
 /// in about half the session timeout, so it is kept short.
 pub fn kafka_config(brokers: &str) -> ClientConfig {

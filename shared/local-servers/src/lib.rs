@@ -29,7 +29,9 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-pub use clients::{create_topic, create_topic_with, dynamodb_client, kafka_config, wait_for_kafka};
+pub use clients::{
+    create_topic, create_topic_with, dynamodb_client, kafka_config, local_aws, wait_for_kafka,
+};
 pub use process::ServerProcess;
 pub use secure::{SecureKafka, SecureKafkaOptions};
 

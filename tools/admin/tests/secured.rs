@@ -10,8 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
-use evidentsource_local_servers::{SecureKafka, shared, unique_name};
+use evidentsource_local_servers::{SecureKafka, local_aws, shared, unique_name};
 
 /// The binary with only the given variables (and fake AWS credentials for
 /// moto), the four topics named after `prefix`.
@@ -48,13 +47,7 @@ fn text(output: &Output) -> String {
 }
 
 async fn credentials_secret(kafka: &SecureKafka) -> String {
-    let config = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&shared().dynamodb_endpoint)
-        .credentials_provider(Credentials::new("local", "local", None, None, "test"))
-        .build();
-    aws_sdk_secretsmanager::Client::from_conf(config)
+    aws_sdk_secretsmanager::Client::new(&local_aws(&shared().dynamodb_endpoint))
         .create_secret()
         .name(unique_name("AmazonMSK_admin"))
         .secret_string(
