@@ -18,7 +18,12 @@
    the Kafka secrets given; kms:Decrypt is granted only on the key
    parameter, through Secrets Manager, only in roles that read a Kafka
    secret and only when a key is given; KafkaCompressionType reaches every
-   producing function; every parameter is in one console group.
+   producing function; every parameter is in one console group;
+5. the async commands' event source in each poller mode (MSK and
+   self-managed): on demand it has no error handling (Lambda refuses it
+   there), no failure queue and no SQS right; provisioned, it has the
+   pollers, bisects, retries a bounded number of times, passes the record
+   age and sends to the failure queue, which only its role may write to.
 
 The checks check themselves first against broken copies of the template,
 so a checker that cannot fail does not pass.
@@ -486,8 +491,84 @@ def check_kafka_wiring(translated):
     return problems
 
 
+POLLER_PARAMETER = "AsyncCommandsPollerMode"
+FAILURE_QUEUE = "AsyncCommandsFailureQueue"
+ASYNC_SOURCES = ("AsyncCommandsMskSource", SELF_MANAGED_SOURCE)
+ERROR_HANDLING = (
+    "MaximumRetryAttempts",
+    "MaximumRecordAgeInSeconds",
+    "BisectBatchOnFunctionError",
+    "DestinationConfig",
+)
+POLLER_SCENARIOS = {
+    "self-managed on demand": {},
+    "self-managed provisioned": {
+        POLLER_PARAMETER: "Provisioned",
+        "AsyncCommandsMaximumRetryAttempts": "3",
+        "AsyncCommandsMaximumRecordAgeSeconds": "3600",
+    },
+    "MSK on demand": {"MskClusterArn": MSK},
+    "MSK provisioned": {"MskClusterArn": MSK, POLLER_PARAMETER: "Provisioned"},
+}
+
+
+def check_poller_modes(translated):
+    """The async commands' event source in each poller mode."""
+    problems = []
+    mode = translated.get("Parameters", {}).get(POLLER_PARAMETER, {})
+    if mode.get("AllowedValues") != ["OnDemand", "Provisioned"] or mode.get("Default") != "OnDemand":
+        problems.append(f"{POLLER_PARAMETER} is not OnDemand (default) or Provisioned")
+    for scenario, values in POLLER_SCENARIOS.items():
+        d = Deployment(translated, values)
+        where = f"[{scenario}]"
+        provisioned = d.parameters[POLLER_PARAMETER] == "Provisioned"
+        sources = [d.resources[s] for s in ASYNC_SOURCES if s in d.resources]
+        if len(sources) != 1:
+            problems.append(f"{where} {len(sources)} async commands event sources")
+        queue_arn = {"Fn::GetAtt": [FAILURE_QUEUE, "Arn"]}
+        for source in sources:
+            props = source["Properties"]
+            if not provisioned:
+                for key in ("ProvisionedPollerConfig",) + ERROR_HANDLING:
+                    if key in props:
+                        problems.append(f"{where} {key} on demand")
+                continue
+            pollers = props.get("ProvisionedPollerConfig", {})
+            if pollers.get("MinimumPollers") != d.parameters["AsyncCommandsMinimumPollers"]:
+                problems.append(f"{where} MinimumPollers is {pollers.get('MinimumPollers')!r}")
+            if pollers.get("MaximumPollers") != d.parameters["AsyncCommandsMaximumPollers"]:
+                problems.append(f"{where} MaximumPollers is {pollers.get('MaximumPollers')!r}")
+            if props.get("BisectBatchOnFunctionError") is not True:
+                problems.append(f"{where} a failing batch is not halved")
+            retries = props.get("MaximumRetryAttempts")
+            if retries != d.parameters["AsyncCommandsMaximumRetryAttempts"] or int(retries) < 0:
+                problems.append(f"{where} MaximumRetryAttempts is {retries!r}, not the bounded parameter")
+            age = props.get("MaximumRecordAgeInSeconds")
+            if age != d.parameters["AsyncCommandsMaximumRecordAgeSeconds"]:
+                problems.append(f"{where} MaximumRecordAgeInSeconds is {age!r}")
+            destination = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            if destination != queue_arn:
+                problems.append(f"{where} the on-failure destination is {destination!r}")
+            if "FunctionResponseTypes" in props:
+                problems.append(f"{where} FunctionResponseTypes set (the function reports no partial batches)")
+        if (FAILURE_QUEUE in d.resources) != provisioned:
+            problems.append(f"{where} {FAILURE_QUEUE} exists: {FAILURE_QUEUE in d.resources}")
+        for role, r in d.resources.items():
+            if r["Type"] != "AWS::IAM::Role":
+                continue
+            sends = [
+                st for st in d.statements(role)
+                if "sqs:SendMessage" in as_list(st.get("Action", []))
+                and queue_arn in as_list(st.get("Resource", []))
+            ]
+            expected = provisioned and role == "AsyncCommandsFunctionRole"
+            if bool(sends) != expected:
+                problems.append(f"{where} {role} may send to the failure queue: {bool(sends)}")
+    return problems
+
+
 def check_all(translated):
-    return check_iam(translated) + check_kafka_wiring(translated)
+    return check_iam(translated) + check_kafka_wiring(translated) + check_poller_modes(translated)
 
 
 def self_check(translated):
@@ -535,6 +616,18 @@ def self_check(translated):
         "a codec beyond the five": lambda t: t["Parameters"][COMPRESSION_PARAMETER][
             "AllowedValues"
         ].append("brotli"),
+        "error handling on demand": lambda t: source_props(t, SELF_MANAGED_SOURCE).update(
+            BisectBatchOnFunctionError=True
+        ),
+        "provisioned retries without a bound": lambda t: source_props(
+            t, "AsyncCommandsMskSource"
+        ).update(MaximumRetryAttempts={"Fn::If": ["AsyncProvisioned", -1, {"Ref": "AWS::NoValue"}]}),
+        "provisioned without a failure destination": lambda t: source_props(
+            t, SELF_MANAGED_SOURCE
+        ).pop("DestinationConfig"),
+        "a failure queue the role cannot write": lambda t: drop_statement(
+            t, "AsyncCommandsFunctionRole", "FailureQueue"
+        ),
         "a parameter outside the console groups": lambda t: t["Metadata"][
             "AWS::CloudFormation::Interface"
         ]["ParameterGroups"][0]["Parameters"].remove(CA_SECRET_PARAMETER),
@@ -554,6 +647,10 @@ def first_kafka_statement(template, role):
                 st["Action"] = as_list(st["Action"])
                 return st
     raise SystemExit(f"no Kafka statement in {role}")
+
+
+def source_props(template, source):
+    return template["Resources"][source]["Properties"]
 
 
 def env(template, function):
@@ -640,10 +737,17 @@ def main():
     wiring = check_kafka_wiring(translated)
     for p in wiring:
         print("Kafka:", p)
-    if problems or wiring:
-        raise SystemExit(f"check_template: {len(problems)} IAM, {len(wiring)} Kafka wiring problems")
+    pollers = check_poller_modes(translated)
+    for p in pollers:
+        print("Poller mode:", p)
+    if problems or wiring or pollers:
+        raise SystemExit(
+            f"check_template: {len(problems)} IAM, {len(wiring)} Kafka wiring,"
+            f" {len(pollers)} poller mode problems"
+        )
     print("IAM: least privilege holds")
     print(f"Kafka: CA secret, KMS key and compression wired right in {len(SCENARIOS)} deployments")
+    print(f"Poller mode: async event source error handling right in {len(POLLER_SCENARIOS)} deployments")
     print(f"(and the checks catch {planted} planted breakages)")
     print("template: OK")
 

@@ -3,9 +3,12 @@
 //!
 //! - [`api`]: API Gateway (HTTP API, payload 2.0) in front of command ingestion;
 //! - [`stream_poller`]: the DynamoDB stream event source feeding the publisher,
-//!   with the delivery rules of [`stream_source`], the filters of [`filter`]
+//!   with the delivery rules of [`batcher`], the filters of [`filter`]
 //!   and the checkpoint of [`checkpoint`];
-//! - [`kafka_poller`]: the Kafka event source feeding the async commands;
+//! - [`kafka_poller`]: the Kafka event source feeding the async commands
+//!   (on demand, or provisioned with the same delivery rules and an
+//!   on-failure queue);
+//! - [`cfn`]: the CloudFormation the runner understands to read the template;
 //! - [`template`]: their settings, read from `template.yaml`;
 //! - [`stack`]: the runner's own settings, the servers, table and topics, and
 //!   `.local/stack.env`;
@@ -13,13 +16,15 @@
 //!   (HTTP API and Kafka topics) only.
 
 pub mod api;
+pub mod batcher;
+pub mod cfn;
 pub mod checkpoint;
 pub mod demo;
 pub mod filter;
+pub mod kafka_failure;
 pub mod kafka_poller;
 pub mod stack;
 pub mod stream_poller;
-pub mod stream_source;
 pub mod template;
 
 use std::time::Duration;

@@ -24,12 +24,13 @@ use evidentsource_kafka_event_source::EventSource;
 use evidentsource_local_runner::{
     Shutdown,
     api::{self, Gateway},
+    batcher::Outcome,
     checkpoint::CheckpointFile,
     filter::Filters,
+    kafka_failure::{FailureQueue, Origin},
     kafka_poller::KafkaSource,
     stack::{StackInfo, StackSettings, ensure_table, read_env_file, wait_until},
     stream_poller::{StreamSource, open_stream},
-    stream_source::Outcome,
     template::EventSources,
 };
 use evidentsource_local_servers::LocalServers;
@@ -68,7 +69,7 @@ fn main() -> ExitCode {
 /// servers, and the environment the functions read.
 fn start(command: Option<Vec<String>>) -> Result<ExitCode, Failure> {
     let settings = StackSettings::from_env()?;
-    let sources = EventSources::from_template(&settings.template)?;
+    let sources = EventSources::from_template(&settings.template, &settings.template_parameters)?;
     let filters = Filters::parse(&sources.stream_filters)?;
     // Bound first: the API's address is part of BASE_URI.
     let listener = std::net::TcpListener::bind(("127.0.0.1", settings.api_port.unwrap_or(0)))
@@ -87,6 +88,7 @@ fn start(command: Option<Vec<String>>) -> Result<ExitCode, Failure> {
         dynamodb_endpoint: servers.dynamodb_endpoint.clone(),
         table_name: settings.table_name.clone(),
         topics: settings.topics.clone(),
+        async_failure_queue_url: None,
     };
     set_function_env(&info, command.is_some());
     lambda_http::tracing::init_default_subscriber_with_writer(std::io::stderr);
@@ -181,12 +183,29 @@ async fn run(
     )?);
 
     // The event sources.
+    let region = aws.region().map(|r| r.to_string()).unwrap_or_default();
+    let on_failure = match sources
+        .kafka
+        .provisioned
+        .as_ref()
+        .and_then(|p| p.on_failure.as_deref())
+    {
+        None => None,
+        Some(queue) => Some(
+            failure_queue(&aws, info, queue, &region)
+                .await
+                .map_err(|e| format!("{queue}: {e}"))?,
+        ),
+    };
+    let info = &StackInfo {
+        async_failure_queue_url: on_failure.as_ref().map(|q| q.url.clone()),
+        ..info.clone()
+    };
     let streams = aws_sdk_dynamodbstreams::Client::from_conf(
         aws_sdk_dynamodbstreams::config::Builder::from(&aws)
             .endpoint_url(&info.dynamodb_endpoint)
             .build(),
     );
-    let region = aws.region().map(|r| r.to_string()).unwrap_or_default();
     let (reader, checkpoint) = open_stream(
         streams,
         &stream_arn,
@@ -261,6 +280,7 @@ async fn run(
         settings: sources.kafka,
         source: EventSource::SelfManaged,
         bootstrap_servers: info.kafka_brokers.clone(),
+        on_failure,
     };
     let async_timeout = sources.async_timeout;
     tasks.push(tokio::spawn({
@@ -316,6 +336,40 @@ async fn run(
         let _ = std::fs::remove_file(&settings.env_file);
     }
     code
+}
+
+/// The async commands' on-failure queue in moto, named after the
+/// template's resource.
+async fn failure_queue(
+    aws: &aws_config::SdkConfig,
+    info: &StackInfo,
+    queue: &str,
+    region: &str,
+) -> Result<FailureQueue, String> {
+    let client = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(aws)
+            .endpoint_url(&info.dynamodb_endpoint)
+            .build(),
+    );
+    let url = client
+        .create_queue()
+        .queue_name(queue)
+        .send()
+        .await
+        .map_err(|e| format!("CreateQueue: {}", e.into_service_error()))?
+        .queue_url
+        .ok_or("CreateQueue returned no URL")?;
+    Ok(FailureQueue {
+        client,
+        url,
+        origin: Origin {
+            function_arn: format!(
+                "arn:aws:lambda:{region}:000000000000:function:AsyncCommandsFunction"
+            ),
+            event_source_arn: None,
+            bootstrap_servers: info.kafka_brokers.clone(),
+        },
+    })
 }
 
 /// Runs COMMAND with the stack's variables; its exit status, or 130 on

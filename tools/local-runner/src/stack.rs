@@ -14,6 +14,7 @@
 //! | `EVIDENTSOURCE_STACK_ENV` | `.local/stack.env` at the workspace root |
 //! | `EVIDENTSOURCE_STREAM_CHECKPOINT` | `stream-checkpoint.json` next to `stack.env` |
 //! | `EVIDENTSOURCE_TEMPLATE` | `template.yaml` at the workspace root |
+//! | `EVIDENTSOURCE_TEMPLATE_PARAMETERS` | none: `Name=Value` pairs for the template's parameters, as `sam deploy --parameter-overrides` takes them (e.g. `AsyncCommandsPollerMode=Provisioned`) |
 
 use std::{
     path::{Path, PathBuf},
@@ -50,6 +51,8 @@ pub struct StackSettings {
     /// ([`crate::checkpoint`]); it outlives the stack, unlike `env_file`.
     pub stream_checkpoint: PathBuf,
     pub template: PathBuf,
+    /// The template's parameters as deployed (others keep their default).
+    pub template_parameters: Vec<(String, String)>,
 }
 
 impl StackSettings {
@@ -104,6 +107,13 @@ impl StackSettings {
             template: get("EVIDENTSOURCE_TEMPLATE")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| root.join("template.yaml")),
+            template_parameters: crate::cfn::parse_overrides(
+                &get("EVIDENTSOURCE_TEMPLATE_PARAMETERS").unwrap_or_default(),
+            )
+            .map_err(|problem| SettingError {
+                var: "EVIDENTSOURCE_TEMPLATE_PARAMETERS",
+                problem,
+            })?,
         })
     }
 }
@@ -116,6 +126,8 @@ pub struct StackInfo {
     pub dynamodb_endpoint: String,
     pub table_name: String,
     pub topics: Topics,
+    /// The async commands' on-failure queue, in provisioned mode.
+    pub async_failure_queue_url: Option<String>,
 }
 
 impl StackInfo {
@@ -136,6 +148,9 @@ impl StackInfo {
             &t.async_responses,
         ]) {
             vars.push((var, value.clone()));
+        }
+        if let Some(url) = &self.async_failure_queue_url {
+            vars.push(("ASYNC_COMMANDS_FAILURE_QUEUE_URL", url.clone()));
         }
         vars
     }
@@ -244,6 +259,24 @@ mod tests {
         assert_eq!(s.topics.async_commands, "cmds");
         assert_eq!(s.kafka_brokers.as_deref(), Some("127.0.0.1:9093"));
         assert_eq!(s.partitions, 1);
+        let s = settings(&[(
+            "EVIDENTSOURCE_TEMPLATE_PARAMETERS",
+            "AsyncCommandsPollerMode=Provisioned AsyncCommandsMaximumRetryAttempts=1",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.template_parameters,
+            [
+                (
+                    "AsyncCommandsPollerMode".to_owned(),
+                    "Provisioned".to_owned()
+                ),
+                (
+                    "AsyncCommandsMaximumRetryAttempts".to_owned(),
+                    "1".to_owned()
+                )
+            ]
+        );
     }
 
     #[test]
@@ -274,6 +307,8 @@ mod tests {
         assert_eq!(e.var, "EVIDENTSOURCE_DYNAMODB_PORT");
         let e = settings(&[("EVIDENTSOURCE_TOPIC_PARTITIONS", "0")]).unwrap_err();
         assert_eq!(e.var, "EVIDENTSOURCE_TOPIC_PARTITIONS");
+        let e = settings(&[("EVIDENTSOURCE_TEMPLATE_PARAMETERS", "Provisioned")]).unwrap_err();
+        assert_eq!(e.var, "EVIDENTSOURCE_TEMPLATE_PARAMETERS");
     }
 
     #[test]
@@ -284,6 +319,7 @@ mod tests {
             dynamodb_endpoint: "http://127.0.0.1:3".into(),
             table_name: "t".into(),
             topics: Topics::default(),
+            async_failure_queue_url: None,
         };
         let dir = std::env::temp_dir().join(format!("stack-env-{}", std::process::id()));
         let path = dir.join("stack.env");

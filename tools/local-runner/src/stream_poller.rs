@@ -1,19 +1,19 @@
 //! The DynamoDB stream event source: reads the table's stream, filters and
 //! batches records as the template's event source mapping does, invokes the
-//! function and applies its answer ([`StreamBatcher`]), and keeps its
+//! function and applies its answer ([`Batcher`]), and keeps its
 //! checkpoint ([`crate::checkpoint`]) so that a restart reads on.
 
 use std::{future::Future, time::Duration};
 
-use aws_lambda_events::event::dynamodb::Event;
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use evidentsource_dynamodb_stream::StreamReader;
 use tokio::time::Instant;
 
 use crate::{
     Shutdown,
+    batcher::{BatchSettings, Batcher, Outcome, Step},
     checkpoint::{CheckpointFile, Positions, Progress, StartingPosition, shard_start},
     filter::Filters,
-    stream_source::{Outcome, Step, StreamBatcher, StreamSettings},
 };
 
 /// How often an idle source reads the stream again (Lambda polls each
@@ -36,7 +36,7 @@ pub struct StreamTotals {
 
 pub struct StreamSource {
     pub reader: StreamReader,
-    pub settings: StreamSettings,
+    pub settings: BatchSettings,
     pub window: Duration,
     pub filters: Filters,
     /// Where the checkpoint is kept; None: not kept.
@@ -85,7 +85,7 @@ impl StreamSource {
         Fut: Future<Output = Outcome>,
     {
         let mut totals = StreamTotals::default();
-        let mut batcher = StreamBatcher::new(self.settings);
+        let mut batcher: Batcher<EventRecord> = Batcher::new(self.settings);
         let mut progress = Progress::new(
             self.checkpoint
                 .as_ref()
@@ -132,7 +132,8 @@ impl StreamSource {
                 shutdown.sleep(POLL_INTERVAL).await;
                 continue;
             }
-            let event = batcher.batch();
+            let mut event = Event::default();
+            event.records = batcher.batch();
             let size = event.records.len();
             // The batch's records in order: a step's done records are its
             // first ones.
@@ -170,7 +171,7 @@ impl StreamSource {
                     totals.bisections += 1;
                     tracing::warn!(size, "the function failed; retrying with half the batch");
                 }
-                Step::GaveUp(records) => {
+                Step::GaveUp { records, .. } => {
                     totals.given_up += records.len() as u64;
                     tracing::error!(
                         records = records.len(),
@@ -212,12 +213,12 @@ impl StreamSource {
 
 /// How many of the batch's first records a step is done with: delivered,
 /// or given up (those follow the ones done before the last failure).
-pub fn done_in_batch(step: &Step, batch: &[String]) -> usize {
+pub fn done_in_batch(step: &Step<EventRecord>, batch: &[String]) -> usize {
     match step {
         Step::Done(n) => *n,
         Step::Retry { done, .. } => *done,
         Step::Bisected { .. } => 0,
-        Step::GaveUp(records) => records
+        Step::GaveUp { records, .. } => records
             .last()
             .and_then(|last| {
                 batch
@@ -236,8 +237,6 @@ pub fn backoff(attempt: u32) -> Duration {
 
 #[cfg(test)]
 mod tests {
-    use aws_lambda_events::event::dynamodb::EventRecord;
-
     use super::*;
 
     fn record(n: &str) -> EventRecord {
@@ -267,10 +266,28 @@ mod tests {
             ),
             (Step::Bisected { size: 2 }, 0),
             // Given up after 1 and 2 were done: all four are.
-            (Step::GaveUp(vec![record("3"), record("4")]), 4),
+            (
+                Step::GaveUp {
+                    records: vec![record("3"), record("4")],
+                    attempts: 1,
+                },
+                4,
+            ),
             // Given up with a bisected batch of two: those two.
-            (Step::GaveUp(vec![record("1"), record("2")]), 2),
-            (Step::GaveUp(vec![record("99")]), 0),
+            (
+                Step::GaveUp {
+                    records: vec![record("1"), record("2")],
+                    attempts: 1,
+                },
+                2,
+            ),
+            (
+                Step::GaveUp {
+                    records: vec![record("99")],
+                    attempts: 1,
+                },
+                0,
+            ),
         ];
         for (step, done) in table {
             assert_eq!(done_in_batch(&step, &batch), done, "{step:?}");

@@ -3,23 +3,40 @@
 
 use std::{path::Path, time::Duration};
 
-use yaml_rust2::{Yaml, YamlLoader};
+use yaml_rust2::Yaml;
 
 use crate::{
-    api::DEFAULT_INTEGRATION_TIMEOUT, checkpoint::StartingPosition, stream_source::StreamSettings,
+    api::DEFAULT_INTEGRATION_TIMEOUT,
+    batcher::{BatchSettings, INFINITE_RETRIES},
+    cfn::{self, Deployment},
+    checkpoint::StartingPosition,
 };
 
 /// The async commands' Kafka event source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaSettings {
     pub batch_size: usize,
     pub window: Duration,
+    /// Provisioned mode's error handling; None on demand, where a failed
+    /// batch is retried until it succeeds.
+    pub provisioned: Option<KafkaErrorHandling>,
+}
+
+/// A provisioned Kafka event source's error handling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaErrorHandling {
+    /// `MaximumRetryAttempts` and `BisectBatchOnFunctionError`.
+    pub retries: BatchSettings,
+    /// `MaximumRecordAgeInSeconds` (None: -1, no limit).
+    pub max_record_age: Option<Duration>,
+    /// The on-failure destination: the template's SQS queue (logical id).
+    pub on_failure: Option<String>,
 }
 
 /// Both event sources, as the template sets them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventSources {
-    pub stream: StreamSettings,
+    pub stream: BatchSettings,
     pub stream_window: Duration,
     /// The stream source's `FilterCriteria` patterns (JSON).
     pub stream_filters: Vec<String>,
@@ -41,33 +58,32 @@ pub struct TemplateError {
     problem: String,
 }
 
+/// Lambda's retry limit when retries are infinite but an on-failure
+/// destination is set (Kafka sources).
+const RETRIES_WITH_A_DESTINATION: u32 = 10;
+
 impl EventSources {
-    pub fn from_template(path: &Path) -> Result<Self, TemplateError> {
+    /// Reads `path` as deployed with `parameters` (`Name`, `Value`).
+    pub fn from_template(
+        path: &Path,
+        parameters: &[(String, String)],
+    ) -> Result<Self, TemplateError> {
         let fail = |problem: String| TemplateError {
             path: path.display().to_string(),
             problem,
         };
         let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-        Self::parse(&text).map_err(fail)
+        Self::parse(&text, parameters).map_err(fail)
     }
 
     /// Reads `StreamPublisherEventSource`, `AsyncCommandsSelfManagedSource`,
     /// `HttpApiIntegration` and the functions' timeouts.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let docs = YamlLoader::load_from_str(text).map_err(|e| e.to_string())?;
-        let doc = docs.first().ok_or("empty template")?;
+    pub fn parse(text: &str, parameters: &[(String, String)]) -> Result<Self, String> {
+        let deployment = Deployment::new(&cfn::load(text)?, parameters)?;
         let props = |resource: &str| -> Result<&Yaml, String> {
-            let p = &doc["Resources"][resource]["Properties"];
-            if p.is_badvalue() {
-                Err(format!("no resource {resource} with Properties"))
-            } else {
-                Ok(p)
-            }
-        };
-        let int = |p: &Yaml, key: &str| -> Result<i64, String> {
-            p[key]
-                .as_i64()
-                .ok_or_else(|| format!("{key} is not a number"))
+            deployment
+                .properties(resource)
+                .ok_or_else(|| format!("no resource {resource} with Properties"))
         };
         let seconds = |resource: &str| -> Result<Duration, String> {
             let t = int(props(resource)?, "Timeout").map_err(|e| format!("{resource}: {e}"))?;
@@ -88,7 +104,7 @@ impl EventSources {
             Ok(Duration::from_millis(ms as u64))
         };
         Ok(EventSources {
-            stream: StreamSettings {
+            stream: BatchSettings {
                 batch_size: int(stream, "BatchSize")? as usize,
                 max_retries: int(stream, "MaximumRetryAttempts")? as u32,
                 bisect_on_error: stream["BisectBatchOnFunctionError"]
@@ -115,16 +131,95 @@ impl EventSources {
                     .as_str()
                     .ok_or("StartingPosition is not a string")?,
             )?,
-            kafka: KafkaSettings {
-                batch_size: int(kafka, "BatchSize")? as usize,
-                window: Duration::from_secs(int(kafka, "MaximumBatchingWindowInSeconds")? as u64),
-            },
+            kafka: kafka_settings(kafka, &deployment)
+                .map_err(|e| format!("AsyncCommandsSelfManagedSource: {e}"))?,
             ingestion_timeout: seconds("CommandIngestionFunction")?,
             publisher_timeout: seconds("StreamPublisherFunction")?,
             async_timeout: seconds("AsyncCommandsFunction")?,
             integration_timeout: integration_timeout()?,
         })
     }
+}
+
+fn int(p: &Yaml, key: &str) -> Result<i64, String> {
+    p[key]
+        .as_i64()
+        .ok_or_else(|| format!("{key} is not a number"))
+}
+
+/// The Kafka source's batching and, in provisioned mode, its error
+/// handling, refused where Lambda refuses it (error handling on demand).
+fn kafka_settings(kafka: &Yaml, deployment: &Deployment) -> Result<KafkaSettings, String> {
+    let batch_size = int(kafka, "BatchSize")? as usize;
+    let window = Duration::from_secs(int(kafka, "MaximumBatchingWindowInSeconds")? as u64);
+    const ERROR_HANDLING: [&str; 4] = [
+        "MaximumRetryAttempts",
+        "MaximumRecordAgeInSeconds",
+        "BisectBatchOnFunctionError",
+        "DestinationConfig",
+    ];
+    if !kafka["FunctionResponseTypes"].is_badvalue() {
+        return Err(
+            "FunctionResponseTypes: the runner takes no partial batch responses from Kafka".into(),
+        );
+    }
+    if kafka["ProvisionedPollerConfig"].is_badvalue() {
+        if let Some(key) = ERROR_HANDLING.iter().find(|k| !kafka[**k].is_badvalue()) {
+            return Err(format!(
+                "{key} needs provisioned mode (ProvisionedPollerConfig)"
+            ));
+        }
+        return Ok(KafkaSettings {
+            batch_size,
+            window,
+            provisioned: None,
+        });
+    }
+    let on_failure = match &kafka["DestinationConfig"]["OnFailure"]["Destination"] {
+        Yaml::BadValue => None,
+        destination => {
+            let queue = destination["Fn::GetAtt"][0]
+                .as_str()
+                .filter(|q| {
+                    destination["Fn::GetAtt"][1].as_str() == Some("Arn")
+                        && deployment.resource_type(q) == Some("AWS::SQS::Queue")
+                })
+                .ok_or(
+                    "the on-failure destination is not the Arn of an SQS queue of the template",
+                )?;
+            Some(queue.to_owned())
+        }
+    };
+    let max_retries = match kafka["MaximumRetryAttempts"].as_i64() {
+        None | Some(-1) if on_failure.is_some() => RETRIES_WITH_A_DESTINATION,
+        None | Some(-1) => INFINITE_RETRIES,
+        Some(n @ 0..=10_000) => n as u32,
+        Some(n) => return Err(format!("MaximumRetryAttempts {n} is not -1 or 0-10000")),
+    };
+    let max_record_age = match kafka["MaximumRecordAgeInSeconds"].as_i64() {
+        None | Some(-1) => None,
+        Some(s @ 60..=604_800) => Some(Duration::from_secs(s as u64)),
+        Some(s) => {
+            return Err(format!(
+                "MaximumRecordAgeInSeconds {s} is not -1 or 60-604800"
+            ));
+        }
+    };
+    Ok(KafkaSettings {
+        batch_size,
+        window,
+        provisioned: Some(KafkaErrorHandling {
+            retries: BatchSettings {
+                batch_size,
+                max_retries,
+                bisect_on_error: kafka["BisectBatchOnFunctionError"]
+                    .as_bool()
+                    .unwrap_or(false),
+            },
+            max_record_age,
+            on_failure,
+        }),
+    })
 }
 
 #[cfg(test)]
@@ -134,10 +229,10 @@ mod tests {
     #[test]
     fn reads_the_repository_template() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
-        let sources = EventSources::from_template(&path).unwrap();
+        let sources = EventSources::from_template(&path, &[]).unwrap();
         assert_eq!(
             sources.stream,
-            StreamSettings {
+            BatchSettings {
                 batch_size: 1000,
                 max_retries: 10000,
                 bisect_on_error: true
@@ -153,7 +248,8 @@ mod tests {
             sources.kafka,
             KafkaSettings {
                 batch_size: 100,
-                window: Duration::from_secs(1)
+                window: Duration::from_secs(1),
+                provisioned: None,
             }
         );
     }
@@ -162,7 +258,7 @@ mod tests {
     fn reads_the_starting_position_and_the_integration_timeout() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
         let full = std::fs::read_to_string(path).unwrap();
-        let sources = EventSources::parse(&full).unwrap();
+        let sources = EventSources::parse(&full, &[]).unwrap();
         assert_eq!(
             sources.stream_starting_position,
             StartingPosition::TrimHorizon
@@ -199,7 +295,7 @@ mod tests {
         ];
         for (from, to, expected) in table {
             assert!(full.contains(from), "{from}");
-            let read = EventSources::parse(&full.replace(from, to))
+            let read = EventSources::parse(&full.replace(from, to), &[])
                 .map(|s| (s.stream_starting_position, s.integration_timeout));
             match (read, expected) {
                 (Ok(read), Ok(expected)) => assert_eq!(read, expected, "{to}"),
@@ -213,14 +309,113 @@ mod tests {
     fn names_what_is_missing() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
         let full = std::fs::read_to_string(path).unwrap();
-        let e = EventSources::parse(&full.replace("      Timeout: 60\n", "")).unwrap_err();
+        let e = EventSources::parse(&full.replace("      Timeout: 60\n", ""), &[]).unwrap_err();
         assert!(e.contains("StreamPublisherFunction: Timeout"), "{e}");
-        let e = EventSources::parse("Resources: {}").unwrap_err();
+        let e = EventSources::parse("Resources: {}", &[]).unwrap_err();
         assert!(e.contains("StreamPublisherEventSource"), "{e}");
         let e = EventSources::parse(
             "Resources:\n  StreamPublisherEventSource:\n    Properties:\n      BatchSize: many\n  AsyncCommandsSelfManagedSource:\n    Properties: {}\n",
+            &[],
         )
         .unwrap_err();
         assert!(e.contains("BatchSize"), "{e}");
+    }
+
+    fn pairs(values: &[(&str, &str)]) -> Vec<(String, String)> {
+        values
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_poller_mode_parameter_sets_the_kafka_error_handling() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+        let full = std::fs::read_to_string(path).unwrap();
+        let provisioned = |max_retries, max_record_age| {
+            Some(KafkaErrorHandling {
+                retries: BatchSettings {
+                    batch_size: 100,
+                    max_retries,
+                    bisect_on_error: true,
+                },
+                max_record_age,
+                on_failure: Some("AsyncCommandsFailureQueue".to_owned()),
+            })
+        };
+        let table = [
+            (vec![], None),
+            (vec![("AsyncCommandsPollerMode", "OnDemand")], None),
+            (
+                vec![("AsyncCommandsPollerMode", "Provisioned")],
+                provisioned(10, None),
+            ),
+            (
+                vec![
+                    ("AsyncCommandsPollerMode", "Provisioned"),
+                    ("AsyncCommandsMaximumRetryAttempts", "0"),
+                    ("AsyncCommandsMaximumRecordAgeSeconds", "3600"),
+                ],
+                provisioned(0, Some(Duration::from_secs(3600))),
+            ),
+            // Settings of provisioned mode do nothing on demand.
+            (vec![("AsyncCommandsMaximumRetryAttempts", "3")], None),
+        ];
+        for (values, expected) in table {
+            let sources = EventSources::parse(&full, &pairs(&values)).unwrap();
+            assert_eq!(sources.kafka.provisioned, expected, "{values:?}");
+            assert_eq!(sources.kafka.batch_size, 100);
+        }
+    }
+
+    #[test]
+    fn kafka_error_handling_is_refused_where_lambda_refuses_it() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+        let full = std::fs::read_to_string(path).unwrap();
+        let provisioned = pairs(&[("AsyncCommandsPollerMode", "Provisioned")]);
+        // (edit, parameters, the error's words)
+        type Row<'a> = (&'a str, &'a str, &'a [(String, String)], &'a str);
+        let table: [Row; 5] = [
+            (
+                "ProvisionedPollerConfig: !If",
+                "ProvisionedPollerConfigX: !If",
+                // Error handling without the poller config.
+                &provisioned,
+                "needs provisioned mode",
+            ),
+            (
+                "BisectBatchOnFunctionError: !If [AsyncProvisioned, true, !Ref AWS::NoValue]",
+                "BisectBatchOnFunctionError: true",
+                &[],
+                "BisectBatchOnFunctionError needs provisioned mode",
+            ),
+            (
+                "Destination: !GetAtt AsyncCommandsFailureQueue.Arn",
+                "Destination: !GetAtt AsyncCommandsFunction.Arn",
+                &provisioned,
+                "not the Arn of an SQS queue",
+            ),
+            (
+                "MaximumRecordAgeInSeconds: !If [AsyncProvisioned, !Ref AsyncCommandsMaximumRecordAgeSeconds, !Ref AWS::NoValue]",
+                "MaximumRecordAgeInSeconds: !If [AsyncProvisioned, 30, !Ref AWS::NoValue]",
+                &provisioned,
+                "MaximumRecordAgeInSeconds 30 is not -1 or 60-604800",
+            ),
+            (
+                "StartingPosition: TRIM_HORIZON\n      BatchSize: 100",
+                "StartingPosition: TRIM_HORIZON\n      FunctionResponseTypes: [ReportBatchItemFailures]\n      BatchSize: 100",
+                &[],
+                "no partial batch responses",
+            ),
+        ];
+        for (from, to, parameters, words) in table {
+            assert!(full.contains(from), "{from}");
+            let e = EventSources::parse(&full.replace(from, to), parameters).unwrap_err();
+            assert!(e.contains(words), "{to}: {e}");
+            assert!(e.contains("AsyncCommandsSelfManagedSource"), "{e}");
+        }
+        let e = EventSources::parse(&full, &pairs(&[("AsyncCommandsPollerMode", "Always")]))
+            .unwrap_err();
+        assert!(e.contains("AsyncCommandsPollerMode"), "{e}");
     }
 }

@@ -14,21 +14,17 @@ use aws_lambda_events::{
     event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse},
     kafka::KafkaEvent,
 };
-use common::*;
+use common::{kafka::*, *};
 use evidentsource_kafka_event_source::EventSource;
 use evidentsource_local_runner::{
     Shutdown,
+    batcher::{BatchSettings, Outcome},
     filter::Filters,
     kafka_poller::{KafkaSource, KafkaTotals},
     stream_poller::StreamSource,
-    stream_source::{Outcome, StreamSettings},
 };
-use evidentsource_local_servers::{create_topic, kafka_config, shared, unique_name};
-use rdkafka::{
-    Offset, TopicPartitionList,
-    consumer::{Consumer, StreamConsumer},
-    producer::{FutureProducer, FutureRecord},
-};
+use evidentsource_local_servers::{create_topic, shared, unique_name};
+use rdkafka::{Offset, consumer::StreamConsumer};
 
 /// Waits until `seen` holds `n` invocations (at most 30 s).
 async fn wait_for(seen: &Seen, n: usize) {
@@ -54,7 +50,7 @@ async fn stream_batches_are_filtered_sized_and_retried_from_the_reported_failure
     }
     let source = StreamSource {
         reader,
-        settings: StreamSettings {
+        settings: BatchSettings {
             batch_size: 4,
             max_retries: 3,
             bisect_on_error: true,
@@ -130,7 +126,7 @@ async fn stream_records_that_keep_failing_go_to_the_destination_after_the_retry_
     }
     let source = StreamSource {
         reader,
-        settings: StreamSettings {
+        settings: BatchSettings {
             batch_size: 10,
             max_retries: 2,
             bisect_on_error: false,
@@ -183,33 +179,6 @@ async fn stream_records_that_keep_failing_go_to_the_destination_after_the_retry_
     assert_eq!((totals.retries, totals.given_up), (2, 2), "{totals:?}");
 }
 
-fn consumer(group: &str, topic: &str) -> Arc<StreamConsumer> {
-    let mut config = kafka_config(&shared().kafka_brokers);
-    config
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest");
-    let consumer: StreamConsumer = config.create().unwrap();
-    consumer.subscribe(&[topic]).unwrap();
-    Arc::new(consumer)
-}
-
-async fn produce(topic: &str, messages: &[(i32, &str)]) {
-    let producer: FutureProducer = kafka_config(&shared().kafka_brokers).create().unwrap();
-    for (partition, value) in messages {
-        producer
-            .send(
-                FutureRecord::to(topic)
-                    .partition(*partition)
-                    .key("k")
-                    .payload(*value),
-                Duration::from_secs(10),
-            )
-            .await
-            .unwrap();
-    }
-}
-
 /// The offsets of an event's records, per `topic-partition`.
 type Positions = BTreeMap<String, Vec<i64>>;
 
@@ -237,9 +206,11 @@ async fn run_kafka(
             // partition's fetch arrives on a loaded machine.
             batch_size: 5,
             window: Duration::from_secs(10),
+            provisioned: None,
         },
         source: EventSource::SelfManaged,
         bootstrap_servers: shared().kafka_brokers.clone(),
+        on_failure: None,
     };
     let seen: Arc<Mutex<Vec<Positions>>> = Arc::default();
     let handled = Arc::new(Mutex::new(0u64));
@@ -274,40 +245,21 @@ async fn run_kafka(
             )
             .await
     });
-    let until = tokio::time::Instant::now() + Duration::from_secs(40);
-    loop {
-        let done = if records == 0 {
-            seen.lock().unwrap().len() >= failures
-        } else {
-            *handled.lock().unwrap() >= records
-        };
-        if done {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < until,
-            "not done within 40 s: {:?}",
-            seen.lock().unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    within_40s(
+        || {
+            if records == 0 {
+                seen.lock().unwrap().len() >= failures
+            } else {
+                *handled.lock().unwrap() >= records
+            }
+        },
+        || format!("{:?}", seen.lock().unwrap()),
+    )
+    .await;
     stop.send(true).unwrap();
     let totals = run.await.unwrap();
     let seen = seen.lock().unwrap().clone();
     (totals, seen)
-}
-
-fn committed(consumer: &StreamConsumer, topic: &str) -> Vec<Offset> {
-    let mut list = TopicPartitionList::new();
-    list.add_partition(topic, 0);
-    list.add_partition(topic, 1);
-    consumer
-        .committed_offsets(list, Duration::from_secs(10))
-        .unwrap()
-        .elements()
-        .iter()
-        .map(|e| e.offset())
-        .collect()
 }
 
 #[tokio::test]

@@ -35,6 +35,7 @@ fn runner(stack_env: &Path) -> Command {
         "DATABASE_EVENTS_KAFKA_TOPIC",
         "ASYNC_COMMANDS_KAFKA_TOPIC",
         "ASYNC_RESPONSES_KAFKA_TOPIC",
+        "EVIDENTSOURCE_TEMPLATE_PARAMETERS",
     ] {
         command.env_remove(var);
     }
@@ -138,11 +139,45 @@ fn the_demo_passes_end_to_end_and_nothing_keeps_running() {
 #[test]
 fn the_commands_status_is_the_runners_and_bad_settings_are_named() {
     let dir = scratch("status");
+    // Deployed with the provisioned poller: the failure queue exists in
+    // moto and its URL is in the command's environment.
     let output = runner(&dir.join("stack.env"))
-        .args(["--", "sh", "-c", "exit 3"])
+        .env(
+            "EVIDENTSOURCE_TEMPLATE_PARAMETERS",
+            "AsyncCommandsPollerMode=Provisioned AsyncCommandsMaximumRetryAttempts=2",
+        )
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "case \"$ASYNC_COMMANDS_FAILURE_QUEUE_URL\" in */AsyncCommandsFailureQueue) exit 3;; *) exit 4;; esac",
+        ])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(3), "{:?}", text(&output));
+
+    // A parameter the template refuses is named before anything starts.
+    for (parameters, words) in [
+        ("AsyncCommandsPollerMode=Always", "AsyncCommandsPollerMode"),
+        (
+            "AsyncCommandsMaximumRetryAttempts=-1",
+            "AsyncCommandsMaximumRetryAttempts",
+        ),
+        ("Provisioned", "EVIDENTSOURCE_TEMPLATE_PARAMETERS"),
+    ] {
+        let started = Instant::now();
+        let output = runner(&dir.join("stack.env"))
+            .env("EVIDENTSOURCE_TEMPLATE_PARAMETERS", parameters)
+            .output()
+            .unwrap();
+        let (_, stderr) = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(words), "{parameters}: {stderr}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "servers were started"
+        );
+    }
 
     let started = Instant::now();
     let output = runner(&dir.join("stack.env"))

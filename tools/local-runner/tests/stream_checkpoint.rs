@@ -11,10 +11,10 @@ use common::*;
 use evidentsource_dynamodb_stream::StreamReader;
 use evidentsource_local_runner::{
     Shutdown,
+    batcher::{BatchSettings, Outcome},
     checkpoint::{CheckpointFile, StartingPosition},
     filter::Filters,
     stream_poller::{StreamCheckpoint, StreamSource, open_stream},
-    stream_source::{Outcome, StreamSettings},
 };
 use evidentsource_local_servers::unique_name;
 
@@ -41,7 +41,7 @@ async fn run_until(
 ) -> Vec<u32> {
     let source = StreamSource {
         reader,
-        settings: StreamSettings {
+        settings: BatchSettings {
             batch_size: 2,
             max_retries: 3,
             bisect_on_error: true,

@@ -2,6 +2,8 @@
 //! what a test function saw.
 #![allow(dead_code)]
 
+pub mod kafka;
+
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::{
