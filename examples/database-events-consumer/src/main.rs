@@ -7,8 +7,7 @@
 
 use std::time::Duration;
 
-use evidentsource_kafka_config::{KafkaSettings, Topics};
-use rdkafka::consumer::StreamConsumer;
+use evidentsource_kafka_config::{ConsumerProfile, KafkaSettings, Topics};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -28,18 +27,11 @@ async fn main() -> std::process::ExitCode {
         }
     }
     let run = async {
-        let settings = KafkaSettings::from_env().map_err(|e| e.to_string())?;
+        let mut settings = KafkaSettings::from_env().map_err(|e| e.to_string())?;
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let (settings, context) = settings.resolve(&aws).await.map_err(|e| e.to_string())?;
-        let mut config = settings.client_config();
-        config
-            .set("group.id", &group)
-            .set("auto.offset.reset", "earliest")
-            // Joins (and rejoins after a restart) sooner than the 45 s default.
-            .set("session.timeout.ms", "10000")
-            .set("enable.auto.commit", "true");
-        let consumer: StreamConsumer<_> = config
-            .create_with_context(context)
+        let context = settings.resolve(&aws).await.map_err(|e| e.to_string())?;
+        let consumer = settings
+            .consumer(ConsumerProfile::Subscriber { group: &group }, &context)
             .map_err(|e| e.to_string())?;
         let topic = Topics::from_env().database_events;
         evidentsource_database_events_consumer::consume_with(

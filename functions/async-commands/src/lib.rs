@@ -28,7 +28,7 @@ use aws_lambda_events::kafka::{KafkaEvent, KafkaRecord};
 use evidentsource_cloudevents_kafka::encode;
 use evidentsource_commands::{ResponseParts, error_response, response_event, response_source};
 use evidentsource_domain::Error;
-use evidentsource_kafka_config::{KafkaAuthError, KafkaContext, cold_start_check};
+use evidentsource_kafka_config::{KafkaAuthError, KafkaContext, ProducerProfile, cold_start_check};
 use evidentsource_proto::Message;
 use evidentsource_storage::{Deadline, Replied, Reply, ReplySlot, Store, StoreError};
 use futures::future::join_all;
@@ -127,10 +127,8 @@ impl Processor {
     ) -> Result<Self, ProcessError> {
         let producer = config
             .kafka
-            .producer_config()
-            .create_with_context(context.clone())
+            .producer(ProducerProfile::Standard, &config.responses_topic, &context)
             .map_err(ProcessError::Producer)?;
-        evidentsource_kafka_config::connect_early(&producer, &config.responses_topic);
         Ok(Processor {
             config,
             store,

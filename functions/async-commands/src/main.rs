@@ -14,19 +14,15 @@ const CONNECT_CHECK: Duration = Duration::from_secs(5);
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = ProcessorConfig::from_env()?;
+    let mut config = ProcessorConfig::from_env()?;
     let storage = StorageEnv::from_env()?;
     let store = Store::new(
         dynamodb_client(&storage).await,
         StoreConfig::new(&storage.table_name),
     );
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let (kafka, context) = config.kafka.clone().resolve(&aws).await?;
-    let processor = Arc::new(Processor::new(
-        ProcessorConfig { kafka, ..config },
-        store,
-        context,
-    )?);
+    let context = config.kafka.resolve(&aws).await?;
+    let processor = Arc::new(Processor::new(config, store, context)?);
     // A wrong password or an untrusted certificate fails the init, with a
     // message naming the setting to fix.
     processor.check_connection(CONNECT_CHECK)?;

@@ -16,10 +16,10 @@ async fn main() -> Result<(), Error> {
     let env = StorageEnv::from_env()?;
     let client = dynamodb_client(&env).await;
     let mut app = App::new(Store::new(client, StoreConfig::new(&env.table_name)));
-    if let Some(config) = SubmitConfig::from_env()? {
+    if let Some(mut config) = SubmitConfig::from_env()? {
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let (kafka, context) = config.kafka.clone().resolve(&aws).await?;
-        app = app.with_async_submit(AsyncSubmit::new(SubmitConfig { kafka, ..config }, context)?);
+        let context = config.kafka.resolve(&aws).await?;
+        app = app.with_async_submit(AsyncSubmit::new(config, context)?);
     }
     let app = Arc::new(app);
     lambda_http::run(service_fn(move |request: Request| {

@@ -10,7 +10,7 @@ use evidentsource_cloudevents_kafka::encode;
 use evidentsource_commands::CommandRequest;
 use evidentsource_domain::{ErrorCode, Transaction};
 use evidentsource_kafka_config::{
-    KafkaConfigError, KafkaContext, KafkaSettings, Topics, base_uri_from_lookup,
+    KafkaConfigError, KafkaContext, KafkaSettings, ProducerProfile, Topics, base_uri_from_lookup,
 };
 use rdkafka::{
     error::KafkaError,
@@ -72,9 +72,11 @@ pub struct AsyncSubmit {
 
 impl AsyncSubmit {
     pub fn new(config: SubmitConfig, context: KafkaContext) -> Result<Self, KafkaError> {
-        let mut client = config.kafka.producer_config();
-        client.set("message.timeout.ms", config.timeout.as_millis().to_string());
-        let producer = client.create_with_context(context.clone())?;
+        let producer = config.kafka.producer(
+            ProducerProfile::Bounded(config.timeout),
+            &config.topic,
+            &context,
+        )?;
         Ok(AsyncSubmit {
             config,
             producer,

@@ -5,13 +5,17 @@
 //! A malformed queue entry is skipped (and left in the queue); the run goes
 //! on with the others, and its result and log say how many were skipped.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use evidentsource_storage::{ReclaimReport, StorageEnv, Store, StoreConfig, dynamodb_client};
+use evidentsource_storage::{
+    Deadline, ReclaimReport, StorageEnv, Store, StoreConfig, dynamodb_client,
+};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
-/// Time kept back from the function's deadline.
+/// Time kept back from the function's deadline: more than the other
+/// functions keep, because a reclaim step in flight (a query and a batch of
+/// deletes) is let finish rather than abandoned.
 const MARGIN: Duration = Duration::from_secs(5);
 
 #[tokio::main]
@@ -24,12 +28,7 @@ async fn main() -> Result<(), Error> {
     );
     let store = &store;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let budget = event
-            .context
-            .deadline()
-            .duration_since(SystemTime::now())
-            .unwrap_or_default()
-            .saturating_sub(MARGIN);
+        let budget = Deadline::from_lambda_keeping(event.context.deadline(), MARGIN).remaining();
         let report = store.reclaim_pending(budget).await?;
         if report.malformed > 0 {
             // Each one is logged with its key by the store.

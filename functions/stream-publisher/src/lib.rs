@@ -31,7 +31,7 @@ use aws_lambda_events::event::{
     streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse},
 };
 use evidentsource_database_events::DatabaseEvent;
-use evidentsource_kafka_config::{KafkaAuthError, KafkaContext, cold_start_check, connect_early};
+use evidentsource_kafka_config::{KafkaAuthError, KafkaContext, ProducerProfile, cold_start_check};
 use rdkafka::{
     ClientConfig,
     error::{KafkaError, RDKafkaErrorCode},
@@ -378,22 +378,19 @@ pub fn kafka_headers(event: &DatabaseEvent, base_uri: &str) -> OwnedHeaders {
     headers.unwrap_or_default()
 }
 
-/// The producer settings of docs/contract.md §7 plus the two that keep per-partition
-/// order under failure (see the crate docs).
+/// The producer settings of docs/contract.md §7 plus the two that keep
+/// per-partition order under failure (see the crate docs).
 pub fn producer_config(config: &PublisherConfig) -> ClientConfig {
-    let mut c = config.kafka.producer_config();
-    c.set("enable.gapless.guarantee", "true")
-        .set("message.timeout.ms", "0");
-    c
+    config.kafka.producer_config_for(ProducerProfile::Gapless)
 }
 
 fn build_producer(
     config: &PublisherConfig,
     context: &KafkaContext,
 ) -> Result<FutureProducer<KafkaContext>, KafkaError> {
-    let producer = producer_config(config).create_with_context(context.clone())?;
-    connect_early(&producer, &config.topic);
-    Ok(producer)
+    config
+        .kafka
+        .producer(ProducerProfile::Gapless, &config.topic, context)
 }
 
 #[cfg(test)]

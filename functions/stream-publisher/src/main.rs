@@ -14,12 +14,11 @@ const CONNECT_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = PublisherConfig::from_env()?;
+    let mut config = PublisherConfig::from_env()?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let (kafka, context) = config.kafka.clone().resolve(&aws).await?;
+    let context = config.kafka.resolve(&aws).await?;
     let publisher = Arc::new(
-        Publisher::new(PublisherConfig { kafka, ..config }, context)?
-            .with_dead_letters(DeadLetterQueue::from_env(&aws)),
+        Publisher::new(config, context)?.with_dead_letters(DeadLetterQueue::from_env(&aws)),
     );
     // A wrong password or an untrusted certificate fails the init, with a
     // message naming the setting to fix.

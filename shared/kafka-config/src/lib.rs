@@ -4,7 +4,10 @@
 //! start, and refuses contradictions with an error naming the variable.
 //! [`KafkaSettings::resolve`] loads what secrets hold (SASL credentials,
 //! the brokers' CA). [`KafkaSettings::client_config`] turns them into
-//! librdkafka properties (the only place that does), and [`KafkaContext`]
+//! librdkafka properties (this crate is the only place that sets them), and
+//! [`KafkaSettings::producer`] / [`KafkaSettings::consumer`] build every
+//! client from a profile of what it is for ([`ProducerProfile`],
+//! [`ConsumerProfile`]). [`KafkaContext`]
 //! is the client context every producer, consumer and admin client uses:
 //! it routes librdkafka's logs to `tracing` without passwords, answers the
 //! OAUTHBEARER token refresh for `AWS_MSK_IAM`, and records a refused
@@ -16,6 +19,7 @@ mod admin;
 mod auth_failure;
 mod base_uri;
 mod ca_secret;
+mod clients;
 mod connect;
 mod context;
 mod msk_iam;
@@ -28,6 +32,7 @@ pub use admin::ServedAdmin;
 pub use auth_failure::{AuthFailureKind, KafkaAuthError};
 pub use base_uri::base_uri_from_lookup;
 pub use ca_secret::{load_ca_secret, parse_ca_secret};
+pub use clients::{ConsumerProfile, ProducerProfile};
 pub use connect::{
     KafkaConnectError, cold_start_check, connect_early, probe_connection, verify_connection,
 };

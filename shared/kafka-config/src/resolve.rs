@@ -12,9 +12,9 @@ impl KafkaSettings {
     /// function's role. Returns the context every client of the function
     /// shares (see [`KafkaContext::for_settings`]).
     pub async fn resolve(
-        mut self,
+        &mut self,
         aws: &aws_config::SdkConfig,
-    ) -> Result<(KafkaSettings, KafkaContext), KafkaConfigError> {
+    ) -> Result<KafkaContext, KafkaConfigError> {
         if self.sasl_secret_id.is_some() || self.ca_secret_id.is_some() {
             let client = aws_sdk_secretsmanager::Client::new(aws);
             if let Some(secret_id) = &self.sasl_secret_id {
@@ -39,7 +39,6 @@ impl KafkaSettings {
             }
             _ => None,
         };
-        let context = KafkaContext::for_settings(&self, msk_iam);
-        Ok((self, context))
+        Ok(KafkaContext::for_settings(self, msk_iam))
     }
 }

@@ -62,7 +62,8 @@ async fn the_ca_and_the_credentials_come_from_secrets_manager() {
         let ca = secret(&value).await;
         let settings = from_secrets(kafka, &credentials, &ca);
         assert_eq!(settings.ca_pem, None, "not loaded before resolve");
-        let (settings, context) = settings.resolve(&aws()).await.unwrap();
+        let mut settings = settings;
+        let context = settings.resolve(&aws()).await.unwrap();
         let config = settings.client_config();
         assert_eq!(config.get("ssl.ca.pem"), Some(kafka.ca_pem.as_str()));
         assert_eq!(
@@ -89,7 +90,8 @@ async fn a_ca_secret_of_another_ca_is_refused_naming_the_secret() {
         ("KAFKA_SECURITY_PROTOCOL", "SSL"),
         ("KAFKA_SSL_CA_SECRET_ARN", &ca),
     ]);
-    let (settings, context) = settings.resolve(&aws()).await.unwrap();
+    let mut settings = settings;
+    let context = settings.resolve(&aws()).await.unwrap();
     let started = Instant::now();
     let error = probe_connection(&settings, &context, None, Duration::from_secs(60)).unwrap_err();
     assert!(

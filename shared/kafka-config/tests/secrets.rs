@@ -67,7 +67,8 @@ async fn resolve_loads_the_named_secret() {
     .unwrap();
     assert!(settings.credentials.is_none(), "not loaded before resolve");
     let aws = local_aws(&shared().dynamodb_endpoint);
-    let (resolved, context) = settings.resolve(&aws).await.unwrap();
+    let mut resolved = settings;
+    let context = resolved.resolve(&aws).await.unwrap();
     assert_eq!(resolved.client_config().get("sasl.username"), Some("svc"));
     assert_eq!(
         resolved.client_config().get("sasl.password"),

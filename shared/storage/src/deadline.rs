@@ -39,8 +39,14 @@ impl Deadline {
     /// An invocation with Lambda's deadline `lambda` (the context's
     /// `deadline()`): that moment less [`Deadline::MARGIN`].
     pub fn from_lambda(lambda: SystemTime) -> Self {
+        Self::from_lambda_keeping(lambda, Self::MARGIN)
+    }
+
+    /// As [`Deadline::from_lambda`], keeping `margin` back instead: for a
+    /// handler whose last step takes longer than [`Deadline::MARGIN`].
+    pub fn from_lambda_keeping(lambda: SystemTime, margin: Duration) -> Self {
         let remaining = lambda.duration_since(SystemTime::now()).unwrap_or_default();
-        Self::after(remaining.saturating_sub(Self::MARGIN))
+        Self::after(remaining.saturating_sub(margin))
     }
 
     /// An invocation starting now of a function with this `Timeout` (the

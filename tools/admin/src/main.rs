@@ -71,9 +71,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
-    let settings = KafkaSettings::from_env()?;
+    let mut settings = KafkaSettings::from_env()?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let (settings, context) = settings.resolve(&aws).await?;
+    let context = settings.resolve(&aws).await?;
     let admin = Admin::new(&settings, context)?;
     let specs = recommended(&Topics::from_env(), args.partitions, args.replication);
     if args.create {

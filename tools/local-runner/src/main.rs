@@ -19,7 +19,7 @@ use evidentsource_command_ingestion::{
     App,
     submit::{AsyncSubmit, SubmitConfig},
 };
-use evidentsource_kafka_config::{KafkaContext, KafkaSettings};
+use evidentsource_kafka_config::{ConsumerProfile, KafkaContext, KafkaSettings};
 use evidentsource_kafka_event_source::EventSource;
 use evidentsource_local_runner::{
     Shutdown,
@@ -34,13 +34,11 @@ use evidentsource_local_runner::{
     template::EventSources,
 };
 use evidentsource_local_servers::LocalServers;
-use evidentsource_storage::{StorageEnv, Store, StoreConfig, dynamodb_client};
+use evidentsource_storage::{Deadline, StorageEnv, Store, StoreConfig, dynamodb_client};
 use evidentsource_stream_publisher::{Publisher, PublisherConfig};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use tokio::signal::unix::{SignalKind, signal};
 
-/// Time kept back from a function's deadline, as in the functions' mains.
-const MARGIN: Duration = Duration::from_millis(1500);
 /// How long the loops get to finish their invocation when stopping.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -144,8 +142,9 @@ async fn run(
     let dynamodb = dynamodb_client(&storage).await;
     let stream_arn = ensure_table(&dynamodb, &storage.table_name).await?;
 
-    let (kafka, context) = KafkaSettings::from_env()?.resolve(&aws).await?;
-    let admin = Admin::new(&kafka, context)?;
+    let mut kafka = KafkaSettings::from_env()?;
+    let kafka_context = kafka.resolve(&aws).await?;
+    let admin = Admin::new(&kafka, kafka_context.clone())?;
     for created in admin
         .create(&recommended(&settings.topics, settings.partitions, 1))
         .await?
@@ -160,24 +159,18 @@ async fn run(
         dynamodb.clone(),
         StoreConfig::new(&storage.table_name),
     ));
-    if let Some(config) = SubmitConfig::from_env()? {
-        let (kafka, context) = config.kafka.clone().resolve(&aws).await?;
-        app = app.with_async_submit(AsyncSubmit::new(SubmitConfig { kafka, ..config }, context)?);
+    if let Some(mut config) = SubmitConfig::from_env()? {
+        let context = config.kafka.resolve(&aws).await?;
+        app = app.with_async_submit(AsyncSubmit::new(config, context)?);
     }
     let app = Arc::new(app);
-    let config = PublisherConfig::from_env()?;
-    let (kafka, context) = config.kafka.clone().resolve(&aws).await?;
-    let publisher = Arc::new(Publisher::new(
-        PublisherConfig { kafka, ..config },
-        context,
-    )?);
-    let config = ProcessorConfig::from_env()?;
-    let (kafka, context) = config.kafka.clone().resolve(&aws).await?;
+    let mut config = PublisherConfig::from_env()?;
+    let context = config.kafka.resolve(&aws).await?;
+    let publisher = Arc::new(Publisher::new(config, context)?);
+    let mut config = ProcessorConfig::from_env()?;
+    let context = config.kafka.resolve(&aws).await?;
     let processor = Arc::new(Processor::new(
-        ProcessorConfig {
-            kafka: kafka.clone(),
-            ..config
-        },
+        config,
         Store::new(dynamodb.clone(), StoreConfig::new(&storage.table_name)),
         context,
     )?);
@@ -214,19 +207,12 @@ async fn run(
         CheckpointFile::new(&settings.stream_checkpoint),
     )
     .await?;
-    let mut consumer_config = kafka.client_config();
-    consumer_config
-        .set("group.id", &settings.consumer_group)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        // tansu admits a member in about half the session timeout.
-        .set("session.timeout.ms", "6000")
-        .set("heartbeat.interval.ms", "1000")
-        // A failing batch is retried without polling (as Lambda retries
-        // it); stay in the group meanwhile.
-        .set("max.poll.interval.ms", "3600000");
-    let consumer: Arc<StreamConsumer<KafkaContext>> =
-        Arc::new(consumer_config.create_with_context(KafkaContext::default())?);
+    let consumer: Arc<StreamConsumer<KafkaContext>> = Arc::new(kafka.consumer(
+        ConsumerProfile::EventSource {
+            group: &settings.consumer_group,
+        },
+        &kafka_context,
+    )?);
     consumer.subscribe(&[settings.topics.async_commands.as_str()])?;
 
     let (stop, shutdown) = Shutdown::new();
@@ -403,7 +389,7 @@ where
     Fut: std::future::Future<Output = Result<T, E>>,
     E: std::fmt::Display,
 {
-    let deadline = tokio::time::Instant::now() + timeout.saturating_sub(MARGIN);
+    let deadline = Deadline::for_timeout(timeout).instant();
     match tokio::time::timeout(timeout, handler(deadline)).await {
         Ok(result) => result.map_err(|e| e.to_string()),
         Err(_) => Err(format!("timed out after {timeout:?}")),

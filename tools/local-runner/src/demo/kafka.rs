@@ -3,29 +3,26 @@
 
 use std::time::Duration;
 
-use evidentsource_kafka_config::{KafkaContext, KafkaSettings};
+use evidentsource_kafka_config::{ConsumerProfile, KafkaContext, KafkaSettings, ProducerProfile};
 use rdkafka::{
-    ClientConfig, Message, Offset, TopicPartitionList,
+    Message, Offset, TopicPartitionList,
     consumer::{Consumer, StreamConsumer},
     message::{BorrowedMessage, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
 };
 
 pub struct Kafka {
-    config: ClientConfig,
+    settings: KafkaSettings,
     context: KafkaContext,
 }
 
 impl Kafka {
     /// The suite's Kafka settings (`KAFKA_BROKERS`, ...) through `lookup`.
     pub async fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let settings = KafkaSettings::from_lookup(lookup).map_err(|e| e.to_string())?;
+        let mut settings = KafkaSettings::from_lookup(lookup).map_err(|e| e.to_string())?;
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let (settings, context) = settings.resolve(&aws).await.map_err(|e| e.to_string())?;
-        Ok(Kafka {
-            config: settings.client_config(),
-            context,
-        })
+        let context = settings.resolve(&aws).await.map_err(|e| e.to_string())?;
+        Ok(Kafka { settings, context })
     }
 
     /// Produces one message and waits for the broker's acknowledgement.
@@ -36,10 +33,9 @@ impl Kafka {
         value: &[u8],
         headers: OwnedHeaders,
     ) -> Result<(i32, i64), String> {
-        let mut config = self.config.clone();
-        config.set("acks", "all").set("message.timeout.ms", "30000");
-        let producer: FutureProducer<KafkaContext> = config
-            .create_with_context(self.context.clone())
+        let producer: FutureProducer<KafkaContext> = self
+            .settings
+            .producer(ProducerProfile::Standard, topic, &self.context)
             .map_err(|e| format!("producer: {e}"))?;
         let record = FutureRecord::to(topic)
             .key(key)
@@ -60,15 +56,9 @@ impl Kafka {
         timeout: Duration,
         mut visit: impl FnMut(&BorrowedMessage<'_>) -> bool,
     ) -> Result<(), String> {
-        let mut config = self.config.clone();
-        config
-            .set(
-                "group.id",
-                format!("evidentsource-demo-{}", uuid::Uuid::new_v4()),
-            )
-            .set("enable.auto.commit", "false");
-        let consumer: StreamConsumer<KafkaContext> = config
-            .create_with_context(self.context.clone())
+        let consumer: StreamConsumer<KafkaContext> = self
+            .settings
+            .consumer(ConsumerProfile::Reader, &self.context)
             .map_err(|e| format!("consumer: {e}"))?;
         let metadata = consumer
             .fetch_metadata(Some(topic), Duration::from_secs(10))
