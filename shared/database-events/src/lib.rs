@@ -4,13 +4,19 @@
 //! the headers of the contract and a deterministic `ce_id`, so that a retry
 //! re-sends a byte-identical message. [`ReceivedDatabaseEvent`] is what a
 //! consumer reads back, checked for internal consistency (key, headers and
-//! body agree).
+//! body agree); [`SequenceTracker`] checks the order between them, and
+//! [`describe`] prints one.
+
+mod describe;
+mod sequence;
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+pub use describe::describe;
 use evidentsource_cloudevents_kafka::{
     AttributesReader, AttributesWriter, BinaryMessage, CONTENT_TYPE, Data, Event, ext,
 };
 use evidentsource_proto::{BatchSummary, Database, Message, Timestamp};
+pub use sequence::SequenceTracker;
 use uuid::Uuid;
 
 pub const CREATED: &str = "com.evidentsource.database.created.v1";

@@ -12,8 +12,9 @@ use std::{collections::HashMap, time::Duration};
 
 use evidentsource_cloudevents_kafka::{decode_message, encode};
 use evidentsource_commands::{CommandRequest, ContentKind, ReceivedResponse, SUCCEEDED, TRANSACT};
-use evidentsource_database_events::{ReceivedBody, ReceivedDatabaseEvent};
-use evidentsource_database_events_consumer::{SequenceTracker, describe};
+use evidentsource_database_events::{
+    ReceivedBody, ReceivedDatabaseEvent, SequenceTracker, describe,
+};
 use evidentsource_kafka_config::Topics;
 use evidentsource_proto::command_response;
 use rdkafka::Message;
