@@ -27,10 +27,10 @@ use evidentsource_proto::BatchSummary;
 
 use crate::{
     Store, StoreError,
+    attr::{get_s, s},
     error::classify,
     head::HeadItem,
     keys,
-    store::{get_s, s},
 };
 
 /// The attribute of a commit's first chunk that holds its batch id.

@@ -10,6 +10,7 @@
 //! visible wholly or not at all.
 
 mod attempt;
+mod attr;
 mod chunk;
 pub mod connect;
 mod deadline;

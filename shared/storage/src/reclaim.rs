@@ -19,7 +19,12 @@ use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use evidentsource_domain::DatabaseName;
 use tokio::time::Instant;
 
-use crate::{Store, StoreError, error::classify, keys, store::s};
+use crate::{
+    Store, StoreError,
+    attr::s,
+    error::{classify, fault},
+    keys,
+};
 
 /// Queue entries read per query.
 const QUEUE_PAGE: i32 = 100;
@@ -175,7 +180,7 @@ impl Store {
                 let delete = DeleteRequest::builder()
                     .set_key(Some(k.clone()))
                     .build()
-                    .map_err(|e| StoreError::Fault(e.to_string()))?;
+                    .map_err(fault)?;
                 Ok(WriteRequest::builder().delete_request(delete).build())
             })
             .collect::<Result<_, StoreError>>()?;

@@ -21,9 +21,10 @@ use crate::{
         BATCH_ATTR, Sends, cancellation, classify_transaction, failed_check, retryable_conflict,
         returned_head,
     },
+    attr::{get_s, get_u64, n, put_new, s},
     chunk::{self, PackedChunk, pack_events},
     deadline::Deadline,
-    error::classify,
+    error::{classify, fault},
     facts::{FactsCache, MAX_TRIPLES},
     head::HeadItem,
     keys, now_millis,
@@ -208,7 +209,7 @@ impl Store {
     /// The put of a new head item: the name must be free (never used, or
     /// its database deleted).
     fn create_put(&self, head: &HeadItem) -> Result<Put, StoreError> {
-        let item = serde_dynamo::to_item(head).map_err(|e| StoreError::Fault(e.to_string()))?;
+        let item = serde_dynamo::to_item(head).map_err(fault)?;
         Put::builder()
             .table_name(&self.config.table_name)
             .set_item(Some(item))
@@ -216,7 +217,7 @@ impl Store {
             .expression_attribute_names("#st", "state")
             .expression_attribute_values(":deleted", s("deleted"))
             .build()
-            .map_err(|e| StoreError::Fault(e.to_string()))
+            .map_err(fault)
     }
 
     /// The latest state of a database.
@@ -281,7 +282,7 @@ impl Store {
                 .expression_attribute_values(":inc", s(&head.incarnation))
                 .expression_attribute_values(":rev", n(head.revision))
                 .build()
-                .map_err(|e| StoreError::Fault(e.to_string()))?;
+                .map_err(fault)?;
             // The reclaim queue entry is written with the tombstone, so that
             // the old items are never forgotten.
             let gc = Put::builder()
@@ -292,7 +293,7 @@ impl Store {
                 .item("incarnation", s(&head.incarnation))
                 .item("deleted_at", n(now))
                 .build()
-                .map_err(|e| StoreError::Fault(e.to_string()))?;
+                .map_err(fault)?;
             let reply = slot.map(|slot| {
                 let response = database_response(head.database());
                 (Reply::new(slot, Some(name), &response, now), slot)
@@ -606,7 +607,6 @@ impl Store {
         recorded: i64,
         fingerprint: &[u8],
     ) -> Result<CommitPlan, StoreError> {
-        let fault = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Fault(e.to_string());
         let table = &self.config.table_name;
         let mut items = Vec::with_capacity(chunks.len() + 2);
 
@@ -972,20 +972,6 @@ fn batch_response(summary: BatchSummary) -> CommandResponse {
     }
 }
 
-/// A transactional put of an item that must not exist yet.
-fn put_new(
-    table: &str,
-    item: HashMap<String, AttributeValue>,
-) -> Result<TransactWriteItem, StoreError> {
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression("attribute_not_exists(pk)")
-        .build()
-        .map_err(|e| StoreError::Fault(e.to_string()))?;
-    Ok(TransactWriteItem::builder().put(put).build())
-}
-
 /// A random 64-bit incarnation id, in hex: short, because it is part of the
 /// key of every chunk.
 fn new_incarnation() -> String {
@@ -1025,38 +1011,4 @@ fn contention_backoff(attempt: u32, round_trip: Duration) -> Duration {
     let window = unit * (1u32 << attempt.min(6));
     let micros = window.as_micros() as u64;
     Duration::from_micros(fastrand::u64(0..micros.max(1)))
-}
-
-pub(crate) fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.to_owned())
-}
-
-pub(crate) fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-pub(crate) fn get_s(
-    item: &HashMap<String, AttributeValue>,
-    name: &str,
-) -> Result<String, StoreError> {
-    match item.get(name) {
-        Some(AttributeValue::S(v)) => Ok(v.clone()),
-        _ => Err(StoreError::Fault(format!(
-            "item attribute {name} is missing or not a string"
-        ))),
-    }
-}
-
-pub(crate) fn get_u64(
-    item: &HashMap<String, AttributeValue>,
-    name: &str,
-) -> Result<u64, StoreError> {
-    match item.get(name) {
-        Some(AttributeValue::N(v)) => v
-            .parse()
-            .map_err(|_| StoreError::Fault(format!("item attribute {name} = {v:?} is not a u64"))),
-        _ => Err(StoreError::Fault(format!(
-            "item attribute {name} is missing or not a number"
-        ))),
-    }
 }
