@@ -122,6 +122,22 @@ impl Store {
         Ok(report)
     }
 
+    /// Removes the deleted incarnation's items for up to `reclaim_budget`
+    /// (never past the deadline); the rest is left to the reclaim queue.
+    pub(crate) async fn reclaim_after_delete(&self, name: &str, incarnation: &str) {
+        let mut until = tokio::time::Instant::now() + self.config.reclaim_budget;
+        if let Some(deadline) = self.deadline {
+            until = until.min(deadline.instant());
+        }
+        let reclaim = self.reclaim_incarnation(name, incarnation, until);
+        let error = match tokio::time::timeout_at(until, reclaim).await {
+            Ok(Ok(_)) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "out of time".to_owned(),
+        };
+        tracing::warn!(database = name, error, "reclaim after delete deferred");
+    }
+
     /// Deletes the items of one dead incarnation until done or `deadline`.
     /// Returns the items deleted and whether the incarnation is gone.
     pub(crate) async fn reclaim_incarnation(
