@@ -1,5 +1,6 @@
-//! One commit attempt as DynamoDB answers it: what a cancellation says,
-//! and whether a failed retry failed on the attempt's own commit.
+//! Whether a failed commit attempt failed on its own commit: recognising a
+//! commit whose response was lost (what a cancellation says is read in
+//! `crate::cancellation`).
 //!
 //! The AWS SDK retries a `TransactWriteItems` whose response it did not get
 //! (timeout, dropped connection, 5xx). If the first request committed, the
@@ -20,17 +21,16 @@ use aws_sdk_dynamodb::{
     config::{
         ConfigBag, Intercept, RuntimeComponents, interceptors::BeforeTransmitInterceptorContextRef,
     },
-    error::{BoxError, SdkError},
-    operation::transact_write_items::TransactWriteItemsError,
+    error::BoxError,
 };
 use evidentsource_proto::BatchSummary;
 
 use crate::{
     Store, StoreError,
+    attr::{get_s, s},
     error::classify,
     head::HeadItem,
     keys,
-    store::{get_s, s},
 };
 
 /// The attribute of a commit's first chunk that holds its batch id.
@@ -111,63 +111,4 @@ impl Store {
             .item
             .is_some_and(|item| get_s(&item, BATCH_ATTR).is_ok_and(|b| b == summary.id)))
     }
-}
-
-pub(crate) type Cancellation = Vec<Option<String>>;
-
-/// [`classify`], and a transaction cancelled for throttling or a conflict
-/// with another transaction is transient too.
-pub(crate) fn classify_transaction<R: std::fmt::Debug>(
-    operation: &str,
-    err: SdkError<TransactWriteItemsError, R>,
-) -> StoreError {
-    match cancellation(&err) {
-        Some(reasons)
-            if reasons
-                .iter()
-                .flatten()
-                .any(|r| crate::error::TRANSIENT_REASONS.contains(&r.as_str())) =>
-        {
-            let reasons: Vec<&str> = reasons.iter().flatten().map(String::as_str).collect();
-            StoreError::Unavailable(format!("{operation}: cancelled: {}", reasons.join(", ")))
-        }
-        _ => classify(operation, err),
-    }
-}
-
-/// The per-item reasons of a cancelled transaction.
-pub(crate) fn cancellation<R>(err: &SdkError<TransactWriteItemsError, R>) -> Option<Cancellation> {
-    match err.as_service_error()? {
-        TransactWriteItemsError::TransactionCanceledException(e) => Some(
-            e.cancellation_reasons()
-                .iter()
-                .map(|r| r.code().map(str::to_owned))
-                .collect(),
-        ),
-        _ => None,
-    }
-}
-
-/// The head item a cancelled commit returned (ALL_OLD on its condition).
-pub(crate) fn returned_head<R>(err: &SdkError<TransactWriteItemsError, R>) -> Option<HeadItem> {
-    match err.as_service_error()? {
-        TransactWriteItemsError::TransactionCanceledException(e) => {
-            let item = e.cancellation_reasons().first()?.item()?.clone();
-            HeadItem::from_item(item).ok()
-        }
-        _ => None,
-    }
-}
-
-pub(crate) fn failed_check(reasons: &Cancellation, index: usize) -> bool {
-    reasons.get(index).and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed")
-}
-
-/// The head's condition failed (someone else committed), or DynamoDB saw
-/// a conflicting transaction: both mean re-read and retry.
-pub(crate) fn retryable_conflict(reasons: &Cancellation, head_index: usize) -> bool {
-    failed_check(reasons, head_index)
-        || reasons
-            .iter()
-            .any(|r| r.as_deref() == Some("TransactionConflict"))
 }

@@ -53,6 +53,13 @@ impl StoreError {
     }
 }
 
+/// The one conversion of an error that is a bug here, not a state of the
+/// table (a request the SDK refuses to build, an item that does not
+/// serialize), into a [`StoreError::Fault`] with the error's text.
+pub(crate) fn fault(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Fault(e.to_string())
+}
+
 /// DynamoDB error codes that mean "try again later".
 const TRANSIENT_CODES: [&str; 8] = [
     "ProvisionedThroughputExceededException",

@@ -10,13 +10,22 @@
 //! visible wholly or not at all.
 
 mod attempt;
+mod attr;
+mod backoff;
+mod cancellation;
 mod chunk;
+mod commit;
+mod conditions;
 pub mod connect;
 mod deadline;
 mod error;
 mod facts;
 pub mod head;
+mod idempotency;
 mod keys;
+mod lifecycle;
+mod plan;
+mod read;
 mod reclaim;
 pub mod reply;
 pub mod size;
@@ -28,9 +37,11 @@ pub use connect::{ConfigError, StorageEnv, dynamodb_client};
 pub use deadline::Deadline;
 pub use error::StoreError;
 pub use head::{HeadItem, HeadState};
+pub use plan::CommitPlanSummary;
+pub use read::StoredEvent;
 pub use reclaim::ReclaimReport;
 pub use reply::{Replied, Reply, ReplySlot};
-pub use store::{CommitPlanSummary, Store, StoreConfig, StoredEvent};
+pub use store::{Store, StoreConfig};
 
 /// Milliseconds since the Unix epoch → protobuf Timestamp.
 pub fn timestamp_from_millis(ms: i64) -> evidentsource_proto::Timestamp {

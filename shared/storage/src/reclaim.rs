@@ -19,7 +19,12 @@ use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use evidentsource_domain::DatabaseName;
 use tokio::time::Instant;
 
-use crate::{Store, StoreError, error::classify, keys, store::s};
+use crate::{
+    Store, StoreError,
+    attr::s,
+    error::{classify, fault},
+    keys,
+};
 
 /// Queue entries read per query.
 const QUEUE_PAGE: i32 = 100;
@@ -117,6 +122,22 @@ impl Store {
         Ok(report)
     }
 
+    /// Removes the deleted incarnation's items for up to `reclaim_budget`
+    /// (never past the deadline); the rest is left to the reclaim queue.
+    pub(crate) async fn reclaim_after_delete(&self, name: &str, incarnation: &str) {
+        let mut until = tokio::time::Instant::now() + self.config.reclaim_budget;
+        if let Some(deadline) = self.deadline {
+            until = until.min(deadline.instant());
+        }
+        let reclaim = self.reclaim_incarnation(name, incarnation, until);
+        let error = match tokio::time::timeout_at(until, reclaim).await {
+            Ok(Ok(_)) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "out of time".to_owned(),
+        };
+        tracing::warn!(database = name, error, "reclaim after delete deferred");
+    }
+
     /// Deletes the items of one dead incarnation until done or `deadline`.
     /// Returns the items deleted and whether the incarnation is gone.
     pub(crate) async fn reclaim_incarnation(
@@ -175,7 +196,7 @@ impl Store {
                 let delete = DeleteRequest::builder()
                     .set_key(Some(k.clone()))
                     .build()
-                    .map_err(|e| StoreError::Fault(e.to_string()))?;
+                    .map_err(fault)?;
                 Ok(WriteRequest::builder().delete_request(delete).build())
             })
             .collect::<Result<_, StoreError>>()?;

@@ -11,14 +11,14 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use evidentsource_proto::{CommandResponse, Message};
 
 use crate::{
     Store, StoreError,
+    attr::{get_s, get_u64, n, put_new, s},
     error::classify,
     keys,
-    store::{get_s, get_u64, n, s},
 };
 
 /// Where and how long a command's response is recorded.
@@ -127,13 +127,7 @@ impl Reply {
 
     /// The transactional put that records this reply if none is recorded.
     pub(crate) fn put(&self, table: &str, ttl: Duration) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(table)
-            .set_item(Some(self.to_item(ttl)))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| StoreError::Fault(e.to_string()))?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        put_new(table, self.to_item(ttl))
     }
 }
 

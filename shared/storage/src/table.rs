@@ -9,7 +9,10 @@ use aws_sdk_dynamodb::{
     },
 };
 
-use crate::{StoreError, error::classify};
+use crate::{
+    StoreError,
+    error::{classify, fault},
+};
 
 /// The attribute DynamoDB TTL reads (tombstone head items).
 pub const TTL_ATTRIBUTE: &str = "ttl";
@@ -23,14 +26,14 @@ pub async fn create_table(client: &Client, name: &str) -> Result<String, StoreEr
             .attribute_name(n)
             .attribute_type(ScalarAttributeType::S)
             .build()
-            .map_err(|e| StoreError::Fault(e.to_string()))
+            .map_err(fault)
     };
     let key = |n: &str, t: KeyType| {
         KeySchemaElement::builder()
             .attribute_name(n)
             .key_type(t)
             .build()
-            .map_err(|e| StoreError::Fault(e.to_string()))
+            .map_err(fault)
     };
     let out = client
         .create_table()
@@ -45,7 +48,7 @@ pub async fn create_table(client: &Client, name: &str) -> Result<String, StoreEr
                 .stream_enabled(true)
                 .stream_view_type(StreamViewType::NewImage)
                 .build()
-                .map_err(|e| StoreError::Fault(e.to_string()))?,
+                .map_err(fault)?,
         )
         .send()
         .await
@@ -58,7 +61,7 @@ pub async fn create_table(client: &Client, name: &str) -> Result<String, StoreEr
                 .enabled(true)
                 .attribute_name(TTL_ATTRIBUTE)
                 .build()
-                .map_err(|e| StoreError::Fault(e.to_string()))?,
+                .map_err(fault)?,
         )
         .send()
         .await

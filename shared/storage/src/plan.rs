@@ -1,0 +1,129 @@
+//! The items of one commit attempt: the head update conditioned on the
+//! basis, the chunk puts, the idempotency record; with their size (what
+//! counts against DynamoDB's transaction limit) and write units (what the
+//! commit costs).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use evidentsource_domain::Transaction;
+use evidentsource_proto::BatchSummary;
+
+use crate::{
+    Store, StoreError,
+    attempt::BATCH_ATTR,
+    attr::{n, put_new, s},
+    chunk::PackedChunk,
+    error::fault,
+    head::HeadItem,
+    idempotency::tx_record,
+    keys,
+    size::{item_size, write_units},
+};
+
+/// What one transaction cost, from the items actually sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CommitPlanSummary {
+    /// Items in the `TransactWriteItems` that committed.
+    pub items: usize,
+    /// Chunk items among them.
+    pub chunks: usize,
+    /// Write units by DynamoDB's item-size rules (transactional: 2 per KB).
+    pub write_units: u64,
+    /// Write round trips (commit attempts sent).
+    pub write_round_trips: u32,
+    /// Read round trips (head, idempotency record, chunk queries).
+    pub read_round_trips: u32,
+    /// What DynamoDB reported, when it reports consumed capacity.
+    pub reported_write_units: Option<f64>,
+}
+
+/// The items of one commit attempt.
+pub(crate) struct CommitPlan {
+    pub items: Vec<TransactWriteItem>,
+    /// Write units by DynamoDB's item-size rules.
+    pub units: u64,
+    /// Size by the same rules: what counts against the transaction limit.
+    pub bytes: usize,
+}
+
+impl Store {
+    /// The items of one commit, their write units and size.
+    pub(crate) fn commit_items(
+        &self,
+        head: &HeadItem,
+        tx: &Transaction,
+        chunks: &[PackedChunk],
+        summary: &BatchSummary,
+        recorded: i64,
+        fingerprint: &[u8],
+    ) -> Result<CommitPlan, StoreError> {
+        let table = &self.config.table_name;
+        let mut items = Vec::with_capacity(chunks.len() + 2);
+
+        let mut new_head = head.clone();
+        new_head.basis = summary.basis;
+        new_head.revision = summary.revision;
+        new_head.revision_time = recorded;
+        new_head.batch_id = Some(summary.id.clone());
+        let head_size = serde_dynamo::to_item::<_, HashMap<String, AttributeValue>>(&new_head)
+            .map(|i| item_size(&i))
+            .unwrap_or(1024);
+        let mut units = write_units(head_size, true);
+        let mut bytes = head_size;
+        let update = Update::builder()
+            .table_name(table)
+            .key("pk", s(&head.pk))
+            .key("sk", s(keys::HEAD_SK))
+            .update_expression("SET #rev = :rev, basis = :basis, revision_time = :t, batch_id = :b")
+            .condition_expression("#st = :active AND incarnation = :inc AND #rev = :basis")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .expression_attribute_names("#rev", "revision")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":rev", n(summary.revision))
+            .expression_attribute_values(":basis", n(summary.basis))
+            .expression_attribute_values(":t", n(recorded))
+            .expression_attribute_values(":b", s(&summary.id))
+            .expression_attribute_values(":active", s("active"))
+            .expression_attribute_values(":inc", s(&head.incarnation))
+            .build()
+            .map_err(fault)?;
+        items.push(TransactWriteItem::builder().update(update).build());
+
+        let events_pk = keys::events_pk(&head.name, &head.incarnation);
+        for c in chunks {
+            let first = summary.basis + 1 + c.offset as u64;
+            let mut item: HashMap<String, AttributeValue> = [
+                ("pk".to_string(), s(&events_pk)),
+                ("sk".to_string(), s(&keys::chunk_sk(first))),
+                ("n".to_string(), n(c.count)),
+                ("d".to_string(), AttributeValue::B(c.payload.clone().into())),
+            ]
+            .into();
+            if c.offset == 0 {
+                // Whose commit took basis + 1: the head's batch id is
+                // overwritten by the next commit, this is not.
+                item.insert(BATCH_ATTR.to_string(), s(&summary.id));
+            }
+            let size = item_size(&item);
+            units += write_units(size, true);
+            bytes += size;
+            items.push(put_new(table, item)?);
+        }
+
+        if let Some(id) = &tx.transaction_id {
+            let item = tx_record(head, id, summary, recorded, fingerprint);
+            let size = item_size(&item);
+            units += write_units(size, true);
+            bytes += size;
+            items.push(put_new(table, item)?);
+        }
+        Ok(CommitPlan {
+            items,
+            units,
+            bytes,
+        })
+    }
+}

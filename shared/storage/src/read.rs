@@ -1,0 +1,179 @@
+//! Reads: a database's latest state, its events by revision, the head item,
+//! and the chunk queries both reads and condition checks are built on.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use evidentsource_domain::{DatabaseName, Error};
+use evidentsource_proto::{Database, cloudevents::CloudEvent};
+
+use crate::{
+    Store, StoreError,
+    attr::{get_s, get_u64, s},
+    chunk,
+    error::classify,
+    head::HeadItem,
+    keys,
+};
+
+/// An event as stored, with the revision it took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub revision: u64,
+    pub event: CloudEvent,
+}
+
+impl Store {
+    /// The latest state of a database.
+    pub async fn get_database(&self, name: &DatabaseName) -> Result<Database, StoreError> {
+        Ok(self.active_head(name.as_str()).await?.database())
+    }
+
+    /// The events of revisions `from..=to`, in order. `to` beyond the latest
+    /// revision is clamped to it, and at most `max_read_events` are returned.
+    pub async fn read_events(
+        &self,
+        name: &DatabaseName,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        if from == 0 {
+            return Err(Error::invalid_argument("from", "event revisions start at 1").into());
+        }
+        if to < from {
+            return Err(
+                Error::invalid_argument("to", format!("{to} is before from ({from})")).into(),
+            );
+        }
+        let head = self.active_head(name.as_str()).await?;
+        let to = to
+            .min(head.revision)
+            .min(from.saturating_add(self.config.max_read_events - 1));
+        if from > to {
+            return Ok(Vec::new());
+        }
+        let (chunks, _) = self.query_chunks(&head, from, to).await?;
+        let mut events = Vec::with_capacity((to - from + 1) as usize);
+        for (first, chunk) in chunks {
+            for (i, event) in chunk.into_iter().enumerate() {
+                let revision = first + i as u64;
+                if (from..=to).contains(&revision) {
+                    events.push(StoredEvent { revision, event });
+                }
+            }
+        }
+        if events.len() as u64 != to - from + 1 {
+            return Err(StoreError::Fault(format!(
+                "revisions {from}..={to} of {:?}: found {} events",
+                head.name,
+                events.len()
+            )));
+        }
+        Ok(events)
+    }
+
+    /// The head item, if the database exists (not deleted).
+    pub(crate) async fn active_head(&self, name: &str) -> Result<HeadItem, StoreError> {
+        match self.read_head(name).await? {
+            Some(head) if head.is_active() => Ok(head),
+            _ => Err(Error::not_found(name).into()),
+        }
+    }
+
+    /// The head item as stored (also a tombstone), strongly consistent.
+    pub async fn read_head(&self, name: &str) -> Result<Option<HeadItem>, StoreError> {
+        let out = self
+            .in_time(
+                "GetItem (head)",
+                self.client
+                    .get_item()
+                    .table_name(&self.config.table_name)
+                    .key("pk", s(&keys::head_pk(name)))
+                    .key("sk", s(keys::HEAD_SK))
+                    .consistent_read(true)
+                    .send(),
+            )
+            .await?
+            .map_err(|e| classify("GetItem (head)", e))?;
+        out.item
+            .map(|item| HeadItem::from_item(item).map_err(StoreError::Fault))
+            .transpose()
+    }
+
+    /// The chunks holding revisions `from..=to` (whole chunks; the first may
+    /// start before `from`), with the number of query round trips.
+    pub(crate) async fn query_chunks(
+        &self,
+        head: &HeadItem,
+        from: u64,
+        to: u64,
+    ) -> Result<(Vec<(u64, Vec<CloudEvent>)>, u32), StoreError> {
+        let pk = keys::events_pk(&head.name, &head.incarnation);
+        let mut round_trips = 0;
+        // The chunk holding `from` starts at or before it.
+        let first = self
+            .in_time(
+                "Query (first chunk)",
+                self.client
+                    .query()
+                    .table_name(&self.config.table_name)
+                    .key_condition_expression("pk = :pk AND sk <= :from")
+                    .expression_attribute_values(":pk", s(&pk))
+                    .expression_attribute_values(":from", s(&keys::chunk_sk(from)))
+                    .scan_index_forward(false)
+                    .limit(1)
+                    .projection_expression("sk")
+                    .consistent_read(true)
+                    .send(),
+            )
+            .await?
+            .map_err(|e| classify("Query (first chunk)", e))?;
+        round_trips += 1;
+        let start = first
+            .items()
+            .first()
+            .and_then(|i| i.get("sk"))
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_else(|| keys::chunk_sk(from));
+
+        let mut chunks = Vec::new();
+        let mut exclusive_start = None;
+        loop {
+            let page = self
+                .in_time(
+                    "Query (chunks)",
+                    self.client
+                        .query()
+                        .table_name(&self.config.table_name)
+                        .key_condition_expression("pk = :pk AND sk BETWEEN :a AND :b")
+                        .expression_attribute_values(":pk", s(&pk))
+                        .expression_attribute_values(":a", s(&start))
+                        .expression_attribute_values(":b", s(&keys::chunk_sk(to)))
+                        .consistent_read(true)
+                        .set_exclusive_start_key(exclusive_start)
+                        .send(),
+                )
+                .await?
+                .map_err(|e| classify("Query (chunks)", e))?;
+            round_trips += 1;
+            for item in page.items() {
+                let sk = get_s(item, "sk")?;
+                let first: u64 = sk
+                    .parse()
+                    .map_err(|_| StoreError::Fault(format!("chunk key {sk:?}")))?;
+                let count = get_u64(item, "n")? as usize;
+                let payload = match item.get("d") {
+                    Some(AttributeValue::B(b)) => b.as_ref(),
+                    _ => return Err(StoreError::Fault(format!("chunk {sk} has no data"))),
+                };
+                let events = chunk::unpack(payload, count)
+                    .map_err(|e| StoreError::Fault(format!("chunk {sk} of {pk}: {e}")))?;
+                chunks.push((first, events));
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => exclusive_start = Some(key),
+                _ => break,
+            }
+        }
+        Ok((chunks, round_trips))
+    }
+}
