@@ -6,7 +6,6 @@
 //! coordinates `{topic}-{partition}-{offset}`).
 
 use aws_lambda_events::kafka::KafkaRecord;
-use base64::{Engine, engine::general_purpose::STANDARD};
 use evidentsource_cloudevents_kafka::{AttributesReader, Data, LambdaRecordParts, decode};
 use evidentsource_commands::{Command, CommandRequest, fingerprint_of_bytes};
 use evidentsource_domain::{Error, Limits};
@@ -108,14 +107,9 @@ impl Incoming {
     }
 }
 
-fn b64(field: &str, v: &Option<String>) -> Result<Option<Vec<u8>>, Error> {
-    v.as_deref()
-        .map(|s| {
-            STANDARD
-                .decode(s)
-                .map_err(|_| Error::invalid_argument(field, "is not valid base64"))
-        })
-        .transpose()
+fn b64(field: &'static str, v: &Option<String>) -> Result<Option<Vec<u8>>, Error> {
+    LambdaRecordParts::base64_field(field, v)
+        .map_err(|_| Error::invalid_argument(field, "is not valid base64"))
 }
 
 /// The correlation id (header, else key), and the problem with the record's
@@ -199,4 +193,108 @@ fn raw_fingerprint(headers: &[(String, Vec<u8>)], value: &Option<String>) -> Vec
         b"undecodable",
         &[bytes, value.as_deref().unwrap_or("").as_bytes().to_vec()].concat(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_correlation_id_comes_from_the_header_else_the_key() {
+        let long = "x".repeat(MAX_CORRELATION_ID_BYTES + 1);
+        let not_base64: Result<Option<Vec<u8>>, Error> =
+            Err(Error::invalid_argument("key", "is not valid base64"));
+        let key = |k: &str| -> Result<Option<Vec<u8>>, Error> { Ok(Some(k.as_bytes().to_vec())) };
+        // (ce_correlationid, key, id answered under, the problem's field
+        // and words)
+        type Row<'a> = (
+            Option<&'a [u8]>,
+            Result<Option<Vec<u8>>, Error>,
+            Option<&'a str>,
+            Option<(&'a str, &'a str)>,
+        );
+        let table: Vec<Row> = vec![
+            (Some(b"c1"), key("c1"), Some("c1"), None),
+            (Some(b"c1"), Ok(None), Some("c1"), None),
+            (None, key("k1"), Some("k1"), None),
+            // Both, and they differ: the header wins, the key is wrong.
+            (
+                Some(b"c1"),
+                key("k1"),
+                Some("c1"),
+                Some(("key", "differs from ce_correlationid")),
+            ),
+            // A usable header with an unusable key.
+            (Some(b"c1"), key(""), Some("c1"), Some(("key", "is empty"))),
+            (
+                Some(b"c1"),
+                not_base64.clone(),
+                Some("c1"),
+                Some(("key", "not valid base64")),
+            ),
+            // An unusable header: the key stands in when usable.
+            (
+                Some(b"\xff"),
+                key("k1"),
+                Some("k1"),
+                Some(("ce_correlationid", "is not UTF-8")),
+            ),
+            (
+                Some(long.as_bytes()),
+                Ok(None),
+                None,
+                Some(("ce_correlationid", "is longer than 256 bytes")),
+            ),
+            (
+                Some(b"a\nb"),
+                key("\u{7}"),
+                None,
+                Some(("ce_correlationid", "control characters")),
+            ),
+            (None, key(&long), None, Some(("key", "is longer than"))),
+            (None, not_base64, None, Some(("key", "not valid base64"))),
+            (
+                None,
+                Ok(None),
+                None,
+                Some(("ce_correlationid", "is required")),
+            ),
+        ];
+        for (header, key, id, problem) in table {
+            let (got_id, got_problem) = correlation_id(header, &key);
+            let what = format!("{header:?} {key:?}");
+            assert_eq!(got_id.as_deref(), id, "{what}");
+            match (got_problem, problem) {
+                (None, None) => {}
+                (Some(e), Some((field, words))) => {
+                    assert_eq!(e.field.as_deref(), Some(field), "{what}: {e:?}");
+                    assert!(e.message.contains(words), "{what}: {e:?}");
+                }
+                (got, expected) => panic!("{what}: {got:?}, expected {expected:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_fingerprint_ignores_what_a_resend_regenerates() {
+        let headers = |id: &str, ty: &str| {
+            vec![
+                ("ce_id".to_owned(), id.as_bytes().to_vec()),
+                ("ce_time".to_owned(), id.as_bytes().to_vec()),
+                ("ce_type".to_owned(), ty.as_bytes().to_vec()),
+            ]
+        };
+        let value = Some("AAEC".to_owned());
+        let base = raw_fingerprint(&headers("1", "t"), &value);
+        // (headers, value, same fingerprint)
+        let table = [
+            (headers("2", "t"), value.clone(), true),
+            (headers("1", "u"), value.clone(), false),
+            (headers("1", "t"), Some("AAED".to_owned()), false),
+            (headers("1", "t"), None, false),
+        ];
+        for (h, v, same) in table {
+            assert_eq!(raw_fingerprint(&h, &v) == base, same, "{h:?} {v:?}");
+        }
+    }
 }

@@ -22,8 +22,6 @@
 pub mod config;
 pub mod incoming;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use aws_lambda_events::kafka::{KafkaEvent, KafkaRecord};
 use evidentsource_cloudevents_kafka::encode;
 use evidentsource_commands::{ResponseParts, error_response, response_event, response_source};
@@ -42,18 +40,6 @@ pub use config::ProcessorConfig;
 pub use incoming::Incoming;
 
 use evidentsource_commands::Command;
-
-/// Counters since cold start.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Commands executed (a response recorded now).
-    pub executed: AtomicU64,
-    /// Commands answered with a response recorded earlier.
-    pub replayed: AtomicU64,
-    /// Of the executed, those answered with an error.
-    pub refused: AtomicU64,
-    pub published: AtomicU64,
-}
 
 /// What one batch did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -114,7 +100,6 @@ pub struct Processor {
     store: Store,
     producer: FutureProducer<KafkaContext>,
     context: KafkaContext,
-    stats: Stats,
 }
 
 impl Processor {
@@ -134,7 +119,6 @@ impl Processor {
             store,
             producer,
             context,
-            stats: Stats::default(),
         })
     }
 
@@ -148,10 +132,6 @@ impl Processor {
             &self.config.responses_topic,
             timeout,
         )
-    }
-
-    pub fn stats(&self) -> &Stats {
-        &self.stats
     }
 
     pub fn store(&self) -> &Store {
@@ -221,16 +201,13 @@ impl Processor {
             report.records += 1;
             let reply = match answer {
                 Answer::Executed(reply) => {
-                    self.stats.executed.fetch_add(1, Ordering::Relaxed);
                     report.executed += 1;
                     if incoming.command.is_err() || is_error(&reply) {
-                        self.stats.refused.fetch_add(1, Ordering::Relaxed);
                         report.refused += 1;
                     }
                     reply
                 }
                 Answer::Replayed(reply) | Answer::Conflict(reply) => {
-                    self.stats.replayed.fetch_add(1, Ordering::Relaxed);
                     report.replayed += 1;
                     reply
                 }
@@ -266,10 +243,7 @@ impl Processor {
                 },
             };
             let failure = match waited {
-                Ok(Ok(Ok(_))) => {
-                    self.stats.published.fetch_add(1, Ordering::Relaxed);
-                    None
-                }
+                Ok(Ok(Ok(_))) => None,
                 Ok(Ok(Err((source, _)))) => Some(ProcessError::Delivery {
                     correlation_id,
                     source,

@@ -15,7 +15,10 @@ use std::time::Duration;
 use evidentsource_domain::{DatabaseName, Error, ErrorCode, Transaction, quote};
 use evidentsource_proto::{Message, TransactRequest};
 use evidentsource_storage::{Deadline, Store, StoreError};
-use lambda_http::{Body, Request, RequestExt, Response, http::Method};
+use lambda_http::{
+    Body, Request, RequestExt, Response,
+    http::{HeaderValue, Method},
+};
 use serde::Serialize;
 use serde_json::json;
 
@@ -41,6 +44,8 @@ pub struct App {
 pub struct Refusal {
     pub status: u16,
     pub error: Error,
+    /// With a 405: the methods the path takes, for the `Allow` header.
+    pub allow: Option<&'static str>,
 }
 
 impl From<Error> for Refusal {
@@ -48,6 +53,7 @@ impl From<Error> for Refusal {
         Refusal {
             status: error.code.http_status(),
             error,
+            allow: None,
         }
     }
 }
@@ -57,6 +63,7 @@ impl Refusal {
         Refusal {
             status,
             error: Error::new(code, None, message),
+            allow: None,
         }
     }
 
@@ -152,14 +159,17 @@ impl App {
         };
         let response = match self.route(&call, &method, &path, request).await {
             Ok(response) => response,
-            Err(Refusal { status, error }) => {
+            Err(Refusal {
+                status,
+                error,
+                allow,
+            }) => {
                 let id = request_id.as_deref().filter(|_| status >= 500);
                 let mut response = problem::problem(status, &error, id);
-                if status == 405
-                    && let Some(allow) = error.message.strip_prefix("allowed: ")
-                    && let Ok(v) = allow.parse()
-                {
-                    response.headers_mut().insert("allow", v);
+                if let Some(allow) = allow {
+                    response
+                        .headers_mut()
+                        .insert("allow", HeaderValue::from_static(allow));
                 }
                 response
             }
@@ -178,12 +188,11 @@ impl App {
 
     async fn route(&self, call: &Call, method: &Method, path: &str, request: Request) -> Answer {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let not_allowed = |allow: &str| {
-            Err(Refusal::new(
-                405,
-                ErrorCode::InvalidArgument,
-                format!("allowed: {allow}"),
-            ))
+        let not_allowed = |allow: &'static str| {
+            Err(Refusal {
+                allow: Some(allow),
+                ..Refusal::new(405, ErrorCode::InvalidArgument, format!("allowed: {allow}"))
+            })
         };
         match segments.as_slice() {
             ["databases"] => match *method {

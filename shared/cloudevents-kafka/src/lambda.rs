@@ -20,20 +20,28 @@ impl LambdaRecordParts {
     /// Kept apart from [`LambdaRecordParts::event`] so that a handler can
     /// still read the key (e.g. a correlation id) when the event is invalid.
     pub fn from_record(record: &KafkaRecord) -> Result<Self, DecodeError> {
-        let b64 = |field: &'static str, v: &Option<String>| {
-            v.as_deref()
-                .map(|s| {
-                    STANDARD
-                        .decode(s)
-                        .map_err(|_| DecodeError::BadBase64 { field })
-                })
-                .transpose()
-        };
         Ok(LambdaRecordParts {
-            key: b64("key", &record.key)?,
-            value: b64("value", &record.value)?,
+            key: Self::base64_field("key", &record.key)?,
+            value: Self::base64_field("value", &record.value)?,
             headers: Self::headers_of(record),
         })
+    }
+
+    /// One base64 field of a record (`key` or `value`) on its own: a
+    /// handler that answers every record reads the key even when the value
+    /// is not base64.
+    pub fn base64_field(
+        field: &'static str,
+        value: &Option<String>,
+    ) -> Result<Option<Vec<u8>>, DecodeError> {
+        value
+            .as_deref()
+            .map(|s| {
+                STANDARD
+                    .decode(s)
+                    .map_err(|_| DecodeError::BadBase64 { field })
+            })
+            .transpose()
     }
 
     /// The record's headers as bytes, in order: they never fail to decode,

@@ -49,18 +49,6 @@ impl std::fmt::Debug for MskIamTokenSource {
 }
 
 impl MskIamTokenSource {
-    /// A source using the default credential chain (the function's role).
-    pub async fn from_default_chain(region: &str) -> Result<Self, String> {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(Region::new(region.to_owned()))
-            .load()
-            .await;
-        let credentials = config
-            .credentials_provider()
-            .ok_or("no AWS credentials provider in the default chain")?;
-        Ok(Self::new(region, credentials))
-    }
-
     pub fn new(region: &str, credentials: SharedCredentialsProvider) -> Self {
         MskIamTokenSource {
             region: Region::new(region.to_owned()),
