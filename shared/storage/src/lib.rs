@@ -33,7 +33,7 @@ mod store;
 pub mod table;
 
 pub use chunk::pack_events;
-pub use connect::{ConfigError, StorageEnv, dynamodb_client};
+pub use connect::{StorageEnv, dynamodb_client};
 pub use deadline::Deadline;
 pub use error::StoreError;
 pub use head::{HeadItem, HeadState};
