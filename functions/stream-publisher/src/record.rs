@@ -48,7 +48,8 @@ pub fn classify(record: &EventRecord) -> Classified {
         Ok(event) => Classified::Publish(event),
         // The reason may quote the image: bounded, it fits a log line and a
         // dead letter (SQS takes at most 256 KB) whatever the item holds.
-        Err(mut reason) => {
+        Err(error) => {
+            let mut reason = error.to_string();
             truncate_message(&mut reason, MAX_REASON_BYTES);
             Classified::Poison(reason)
         }
