@@ -1,4 +1,5 @@
-use evidentsource_kafka_config::{KafkaConfigError, KafkaSettings, Topics, base_uri_from_lookup};
+use evidentsource_kafka_config::{KafkaSettings, Topics, base_uri_from_lookup};
+use evidentsource_runtime::EnvError;
 
 /// The publisher's settings, read once at cold start.
 #[derive(Debug, Clone)]
@@ -11,11 +12,11 @@ pub struct PublisherConfig {
 }
 
 impl PublisherConfig {
-    pub fn from_env() -> Result<Self, KafkaConfigError> {
+    pub fn from_env() -> Result<Self, EnvError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, KafkaConfigError> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
         let base_uri = base_uri_from_lookup(&lookup)?;
         let topic = Topics::from_lookup(&lookup).database_events;
         let kafka = KafkaSettings::from_lookup(&lookup)?;
@@ -31,7 +32,7 @@ impl PublisherConfig {
 mod tests {
     use super::*;
 
-    fn config(vars: &[(&str, &str)]) -> Result<PublisherConfig, KafkaConfigError> {
+    fn config(vars: &[(&str, &str)]) -> Result<PublisherConfig, EnvError> {
         PublisherConfig::from_lookup(|k| {
             vars.iter()
                 .find(|(n, _)| *n == k)

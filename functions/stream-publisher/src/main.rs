@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
-use evidentsource_storage::Deadline;
+use evidentsource_runtime::Deadline;
 use evidentsource_stream_publisher::{DeadLetterQueue, Publisher, PublisherConfig};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 

@@ -1,21 +1,17 @@
-use crate::KafkaConfigError;
+use crate::EnvError;
 
 /// `BASE_URI` (docs/contract.md §3): the base of every `ce_source`, an absolute
 /// http(s) URI without a query; a trailing `/` is dropped.
-pub fn base_uri_from_lookup(
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<String, KafkaConfigError> {
+pub fn base_uri_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<String, EnvError> {
     let base_uri = lookup("BASE_URI")
         .map(|v| v.trim().trim_end_matches('/').to_owned())
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| {
-            KafkaConfigError::new("BASE_URI", "is required (e.g. https://api.example.com)")
-        })?;
+        .ok_or_else(|| EnvError::new("BASE_URI", "is required (e.g. https://api.example.com)"))?;
     match url::Url::parse(&base_uri) {
         Ok(u) if u.has_host() && matches!(u.scheme(), "http" | "https") && u.query().is_none() => {
             Ok(base_uri)
         }
-        _ => Err(KafkaConfigError::new(
+        _ => Err(EnvError::new(
             "BASE_URI",
             format!("{base_uri:?} is not an absolute http(s) URI without a query"),
         )),

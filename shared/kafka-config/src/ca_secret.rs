@@ -7,7 +7,7 @@
 //! It is read once at cold start ([`crate::KafkaSettings::resolve`]) and
 //! handed to librdkafka as `ssl.ca.pem`: no file in the Lambda sandbox.
 
-use crate::{KafkaConfigError, secret::secret_string};
+use crate::{EnvError, secret::secret_string};
 
 const VAR: &str = "KAFKA_SSL_CA_SECRET_ARN";
 
@@ -15,10 +15,10 @@ const VAR: &str = "KAFKA_SSL_CA_SECRET_ARN";
 pub async fn load_ca_secret(
     client: &aws_sdk_secretsmanager::Client,
     secret_id: &str,
-) -> Result<String, KafkaConfigError> {
+) -> Result<String, EnvError> {
     let text = secret_string(client, secret_id, VAR).await?;
     parse_ca_secret(&text)
-        .map_err(|problem| KafkaConfigError::new(VAR, format!("secret {secret_id:?} {problem}")))
+        .map_err(|problem| EnvError::new(VAR, format!("secret {secret_id:?} {problem}")))
 }
 
 /// The PEM in a secret's value. The error never quotes the value.

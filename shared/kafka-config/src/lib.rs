@@ -39,7 +39,13 @@ pub use connect::{
 pub use context::{KafkaContext, RECENT};
 pub use msk_iam::MskIamTokenSource;
 pub use secret::{Secret, load_sasl_secret};
-pub use settings::{
-    Compression, Credentials, KafkaConfigError, KafkaSettings, SaslMechanism, SecurityProtocol,
-};
+pub use settings::{Compression, Credentials, KafkaSettings, SaslMechanism, SecurityProtocol};
+
+/// A setting read from the environment (a Kafka setting, `BASE_URI`) that
+/// is missing, unknown or contradicts another: every function's one
+/// environment-error type, from `evidentsource-runtime`.
+pub use evidentsource_runtime::EnvError;
+/// The name the functions' configs have used for [`EnvError`] (the same
+/// type).
+pub type KafkaConfigError = EnvError;
 pub use topics::Topics;

@@ -1,8 +1,8 @@
 use std::sync::Arc;
 
 use crate::{
-    KafkaConfigError, KafkaContext, KafkaSettings, MskIamTokenSource, SaslMechanism,
-    load_ca_secret, load_sasl_secret,
+    EnvError, KafkaContext, KafkaSettings, MskIamTokenSource, SaslMechanism, load_ca_secret,
+    load_sasl_secret,
 };
 
 impl KafkaSettings {
@@ -11,10 +11,7 @@ impl KafkaSettings {
     /// secrets are named, and for AWS_MSK_IAM signs a first token with the
     /// function's role. Returns the context every client of the function
     /// shares (see [`KafkaContext::for_settings`]).
-    pub async fn resolve(
-        &mut self,
-        aws: &aws_config::SdkConfig,
-    ) -> Result<KafkaContext, KafkaConfigError> {
+    pub async fn resolve(&mut self, aws: &aws_config::SdkConfig) -> Result<KafkaContext, EnvError> {
         if self.sasl_secret_id.is_some() || self.ca_secret_id.is_some() {
             let client = aws_sdk_secretsmanager::Client::new(aws);
             if let Some(secret_id) = &self.sasl_secret_id {
@@ -28,13 +25,13 @@ impl KafkaSettings {
             Some(SaslMechanism::AwsMskIam) => {
                 let region = self.region.clone().unwrap_or_default();
                 let credentials = aws.credentials_provider().ok_or_else(|| {
-                    KafkaConfigError::new("AWS_REGION", "no AWS credentials to sign MSK IAM tokens")
+                    EnvError::new("AWS_REGION", "no AWS credentials to sign MSK IAM tokens")
                 })?;
                 let source = MskIamTokenSource::new(&region, credentials);
                 source
                     .prefetch()
                     .await
-                    .map_err(|e| KafkaConfigError::new("KAFKA_SASL_MECHANISM", e))?;
+                    .map_err(|e| EnvError::new("KAFKA_SASL_MECHANISM", e))?;
                 Some(Arc::new(source))
             }
             _ => None,

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use crate::{Credentials, KafkaConfigError};
+use crate::{Credentials, EnvError};
 
 /// A secret string: never shown by `Debug` or `Display`, so it cannot reach
 /// a log line or an error message by accident.
@@ -36,14 +36,14 @@ pub(crate) async fn secret_string(
     client: &aws_sdk_secretsmanager::Client,
     secret_id: &str,
     var: &'static str,
-) -> Result<String, KafkaConfigError> {
+) -> Result<String, EnvError> {
     let out = client
         .get_secret_value()
         .secret_id(secret_id)
         .send()
         .await
         .map_err(|e| {
-            KafkaConfigError::new(
+            EnvError::new(
                 var,
                 format!(
                     "cannot read secret {secret_id:?}: {}",
@@ -51,9 +51,9 @@ pub(crate) async fn secret_string(
                 ),
             )
         })?;
-    out.secret_string().map(str::to_owned).ok_or_else(|| {
-        KafkaConfigError::new(var, format!("secret {secret_id:?} has no string value"))
-    })
+    out.secret_string()
+        .map(str::to_owned)
+        .ok_or_else(|| EnvError::new(var, format!("secret {secret_id:?} has no string value")))
 }
 
 /// Reads SASL credentials from a Secrets Manager secret whose value is
@@ -62,7 +62,7 @@ pub(crate) async fn secret_string(
 pub async fn load_sasl_secret(
     client: &aws_sdk_secretsmanager::Client,
     secret_id: &str,
-) -> Result<Credentials, KafkaConfigError> {
+) -> Result<Credentials, EnvError> {
     const VAR: &str = "KAFKA_SASL_SECRET_ARN";
     let text = secret_string(client, secret_id, VAR).await?;
     #[derive(serde::Deserialize)]
@@ -72,7 +72,7 @@ pub async fn load_sasl_secret(
     }
     // The parse error is not shown: it could quote the secret.
     let value: Value = serde_json::from_str(&text).map_err(|_| {
-        KafkaConfigError::new(
+        EnvError::new(
             VAR,
             format!("secret {secret_id:?} is not {{\"username\": ..., \"password\": ...}}"),
         )

@@ -2,25 +2,9 @@ use std::path::PathBuf;
 
 use rdkafka::ClientConfig;
 
+use evidentsource_runtime::EnvError;
+
 use crate::Secret;
-
-/// A setting that is missing, unknown or contradicts another; `var` names
-/// the environment variable to fix.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{var}: {problem}")]
-pub struct KafkaConfigError {
-    pub var: &'static str,
-    pub problem: String,
-}
-
-impl KafkaConfigError {
-    pub fn new(var: &'static str, problem: impl Into<String>) -> Self {
-        KafkaConfigError {
-            var,
-            problem: problem.into(),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecurityProtocol {
@@ -154,13 +138,13 @@ pub struct KafkaSettings {
 }
 
 impl KafkaSettings {
-    pub fn from_env() -> Result<Self, KafkaConfigError> {
+    pub fn from_env() -> Result<Self, EnvError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
     /// Reads and checks the settings through `lookup` (the environment, or
     /// a map in tests).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, KafkaConfigError> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
         let get = |k: &str| {
             lookup(k)
                 .map(|v| v.trim().to_owned())
@@ -169,21 +153,21 @@ impl KafkaSettings {
 
         let brokers: Vec<String> = get("KAFKA_BROKERS")
             .ok_or_else(|| {
-                KafkaConfigError::new("KAFKA_BROKERS", "is required (comma-separated host:port)")
+                EnvError::new("KAFKA_BROKERS", "is required (comma-separated host:port)")
             })?
             .split(',')
             .map(|b| b.trim().to_owned())
             .filter(|b| !b.is_empty())
             .collect();
         if brokers.is_empty() {
-            return Err(KafkaConfigError::new("KAFKA_BROKERS", "lists no broker"));
+            return Err(EnvError::new("KAFKA_BROKERS", "lists no broker"));
         }
         for b in &brokers {
             let port = b
                 .rsplit_once(':')
                 .map(|(host, port)| (host, port.parse::<u16>()));
             if !matches!(port, Some((host, Ok(p))) if !host.is_empty() && p > 0) {
-                return Err(KafkaConfigError::new(
+                return Err(EnvError::new(
                     "KAFKA_BROKERS",
                     format!("{b:?} is not host:port"),
                 ));
@@ -200,7 +184,7 @@ impl KafkaSettings {
             Some("SASL_SSL") => SecurityProtocol::SaslSsl,
             Some("SASL_PLAINTEXT") => SecurityProtocol::SaslPlaintext,
             Some(other) => {
-                return Err(KafkaConfigError::new(
+                return Err(EnvError::new(
                     "KAFKA_SECURITY_PROTOCOL",
                     format!(
                         "{other:?} is not one of PLAINTEXT, SSL, SASL_SSL (or SASL_PLAINTEXT for local brokers)"
@@ -219,7 +203,7 @@ impl KafkaSettings {
             Some("SCRAM-SHA-512") => Some(SaslMechanism::ScramSha512),
             Some("AWS_MSK_IAM") => Some(SaslMechanism::AwsMskIam),
             Some(other) => {
-                return Err(KafkaConfigError::new(
+                return Err(EnvError::new(
                     "KAFKA_SASL_MECHANISM",
                     format!(
                         "{other:?} is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, AWS_MSK_IAM"
@@ -234,13 +218,13 @@ impl KafkaSettings {
 
         match (protocol.is_sasl(), mechanism) {
             (true, None) => {
-                return Err(KafkaConfigError::new(
+                return Err(EnvError::new(
                     "KAFKA_SASL_MECHANISM",
                     "is required with a SASL security protocol",
                 ));
             }
             (false, Some(_)) => {
-                return Err(KafkaConfigError::new(
+                return Err(EnvError::new(
                     "KAFKA_SECURITY_PROTOCOL",
                     "must be SASL_SSL when KAFKA_SASL_MECHANISM is set",
                 ));
@@ -259,28 +243,25 @@ impl KafkaSettings {
         let credentials = match mechanism {
             None => {
                 if let Some(var) = credential_var {
-                    return Err(KafkaConfigError::new(
-                        var,
-                        "is only used with a SASL mechanism",
-                    ));
+                    return Err(EnvError::new(var, "is only used with a SASL mechanism"));
                 }
                 None
             }
             Some(SaslMechanism::AwsMskIam) => {
                 if protocol != SecurityProtocol::SaslSsl {
-                    return Err(KafkaConfigError::new(
+                    return Err(EnvError::new(
                         "KAFKA_SECURITY_PROTOCOL",
                         "must be SASL_SSL with AWS_MSK_IAM",
                     ));
                 }
                 if let Some(var) = credential_var {
-                    return Err(KafkaConfigError::new(
+                    return Err(EnvError::new(
                         var,
                         "is not used with AWS_MSK_IAM (the IAM role signs the token)",
                     ));
                 }
                 if region.is_none() {
-                    return Err(KafkaConfigError::new(
+                    return Err(EnvError::new(
                         "AWS_REGION",
                         "is required to sign AWS_MSK_IAM tokens",
                     ));
@@ -289,7 +270,7 @@ impl KafkaSettings {
             }
             Some(_) => match (username, password, &sasl_secret_id) {
                 (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
-                    return Err(KafkaConfigError::new(
+                    return Err(EnvError::new(
                         "KAFKA_SASL_SECRET_ARN",
                         "set either the secret or KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD, not both",
                     ));
@@ -300,13 +281,13 @@ impl KafkaSettings {
                     password: Secret::new(password),
                 }),
                 (None, _, None) => {
-                    return Err(KafkaConfigError::new(
+                    return Err(EnvError::new(
                         "KAFKA_SASL_USERNAME",
                         "is required for PLAIN and SCRAM (or set KAFKA_SASL_SECRET_ARN)",
                     ));
                 }
                 (Some(_), None, None) => {
-                    return Err(KafkaConfigError::new(
+                    return Err(EnvError::new(
                         "KAFKA_SASL_PASSWORD",
                         "is required with KAFKA_SASL_USERNAME",
                     ));
@@ -317,13 +298,13 @@ impl KafkaSettings {
         let ca_location = get("KAFKA_SSL_CA_LOCATION").map(PathBuf::from);
         if let Some(path) = &ca_location {
             if !protocol.is_tls() {
-                return Err(KafkaConfigError::new(
+                return Err(EnvError::new(
                     "KAFKA_SSL_CA_LOCATION",
                     "is only used with SSL or SASL_SSL",
                 ));
             }
             if !path.is_file() {
-                return Err(KafkaConfigError::new(
+                return Err(EnvError::new(
                     "KAFKA_SSL_CA_LOCATION",
                     format!("{} is not a readable file", path.display()),
                 ));
@@ -333,13 +314,13 @@ impl KafkaSettings {
         let ca_secret_id = get("KAFKA_SSL_CA_SECRET_ARN");
         if ca_secret_id.is_some() {
             if !protocol.is_tls() {
-                return Err(KafkaConfigError::new(
+                return Err(EnvError::new(
                     "KAFKA_SSL_CA_SECRET_ARN",
                     "is only used with SSL or SASL_SSL",
                 ));
             }
             if ca_location.is_some() {
-                return Err(KafkaConfigError::new(
+                return Err(EnvError::new(
                     "KAFKA_SSL_CA_SECRET_ARN",
                     "set either it or KAFKA_SSL_CA_LOCATION, not both",
                 ));
@@ -349,7 +330,7 @@ impl KafkaSettings {
         let compression = match get("KAFKA_COMPRESSION_TYPE") {
             None => Compression::default(),
             Some(value) => Compression::parse(&value).ok_or_else(|| {
-                KafkaConfigError::new(
+                EnvError::new(
                     "KAFKA_COMPRESSION_TYPE",
                     format!("{value:?} is not one of none, gzip, snappy, lz4, zstd"),
                 )

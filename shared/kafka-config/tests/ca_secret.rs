@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use evidentsource_kafka_config::{
-    AuthFailureKind, KafkaConfigError, KafkaConnectError, KafkaSettings, probe_connection,
+    AuthFailureKind, EnvError, KafkaConnectError, KafkaSettings, probe_connection,
 };
 use evidentsource_local_servers::{SecureKafka, local_aws, shared, tls::TestCa, unique_name};
 
@@ -108,7 +108,7 @@ async fn a_ca_secret_of_another_ca_is_refused_naming_the_secret() {
     assert!(message.contains(&ca), "names the secret: {message}");
 }
 
-fn expect(error: KafkaConfigError, secret_text: &str) {
+fn expect(error: EnvError, secret_text: &str) {
     assert_eq!(error.var, "KAFKA_SSL_CA_SECRET_ARN", "{error}");
     assert!(!error.to_string().contains(secret_text), "{error}");
 }

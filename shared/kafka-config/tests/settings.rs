@@ -8,9 +8,7 @@ use evidentsource_kafka_config::{
 };
 use rdkafka::producer::BaseProducer;
 
-fn settings(
-    vars: &[(&str, &str)],
-) -> Result<KafkaSettings, evidentsource_kafka_config::KafkaConfigError> {
+fn settings(vars: &[(&str, &str)]) -> Result<KafkaSettings, evidentsource_kafka_config::EnvError> {
     let map: HashMap<String, String> = vars
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

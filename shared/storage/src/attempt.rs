@@ -28,6 +28,7 @@ use evidentsource_proto::BatchSummary;
 use crate::{
     Store, StoreError,
     attr::{get_s, s},
+    attribute,
     error::classify,
     head::HeadItem,
     keys,
@@ -98,8 +99,11 @@ impl Store {
                 self.client
                     .get_item()
                     .table_name(&self.config.table_name)
-                    .key("pk", s(&keys::events_pk(&summary.database, incarnation)))
-                    .key("sk", s(&keys::chunk_sk(summary.basis + 1)))
+                    .key(
+                        attribute::PK,
+                        s(&keys::events_pk(&summary.database, incarnation)),
+                    )
+                    .key(attribute::SK, s(&keys::chunk_sk(summary.basis + 1)))
                     .projection_expression("#b")
                     .expression_attribute_names("#b", BATCH_ATTR)
                     .consistent_read(true)

@@ -4,14 +4,7 @@
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, retry::RetryConfig, timeout::TimeoutConfig};
-
-/// A required variable missing or a value that does not parse, named.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{var}: {problem}")]
-pub struct ConfigError {
-    pub var: &'static str,
-    pub problem: String,
-}
+use evidentsource_runtime::EnvError;
 
 /// `TABLE_NAME` (required) and `DYNAMODB_ENDPOINT` (optional: a local
 /// DynamoDB such as moto; unset in AWS).
@@ -22,26 +15,23 @@ pub struct StorageEnv {
 }
 
 impl StorageEnv {
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env() -> Result<Self, EnvError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
     /// Reads the settings through `lookup` (the environment, or a map in tests).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
         let table_name = lookup("TABLE_NAME")
             .filter(|v| !v.trim().is_empty())
-            .ok_or(ConfigError {
-                var: "TABLE_NAME",
-                problem: "is required".into(),
-            })?;
+            .ok_or_else(|| EnvError::new("TABLE_NAME", "is required"))?;
         let endpoint = lookup("DYNAMODB_ENDPOINT").filter(|v| !v.trim().is_empty());
         if let Some(e) = &endpoint
             && !(e.starts_with("http://") || e.starts_with("https://"))
         {
-            return Err(ConfigError {
-                var: "DYNAMODB_ENDPOINT",
-                problem: format!("{e:?} is not an http(s) URL"),
-            });
+            return Err(EnvError::new(
+                "DYNAMODB_ENDPOINT",
+                format!("{e:?} is not an http(s) URL"),
+            ));
         }
         Ok(StorageEnv {
             table_name,
@@ -75,7 +65,7 @@ pub async fn dynamodb_client(env: &StorageEnv) -> aws_sdk_dynamodb::Client {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Result<StorageEnv, ConfigError> {
+    fn env(pairs: &[(&str, &str)]) -> Result<StorageEnv, EnvError> {
         StorageEnv::from_lookup(|k| {
             pairs
                 .iter()

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     Store, StoreError,
     attr::{get_s, get_u64, n, s},
+    attribute,
     error::classify,
     head::HeadItem,
     keys, timestamp_from_millis,
@@ -47,13 +48,13 @@ pub(crate) fn tx_record(
 ) -> HashMap<String, AttributeValue> {
     [
         (
-            "pk".to_string(),
+            attribute::PK.to_string(),
             s(&keys::tx_pk(&head.name, &head.incarnation)),
         ),
-        ("sk".to_string(), s(id)),
-        ("batch_id".to_string(), s(&summary.id)),
-        ("basis".to_string(), n(summary.basis)),
-        ("revision".to_string(), n(summary.revision)),
+        (attribute::SK.to_string(), s(id)),
+        (attribute::BATCH_ID.to_string(), s(&summary.id)),
+        (attribute::BASIS.to_string(), n(summary.basis)),
+        (attribute::REVISION.to_string(), n(summary.revision)),
         ("recorded_time".to_string(), n(recorded)),
         (
             "fp".to_string(),
@@ -77,8 +78,11 @@ impl Store {
                 self.client
                     .get_item()
                     .table_name(&self.config.table_name)
-                    .key("pk", s(&keys::tx_pk(&head.name, &head.incarnation)))
-                    .key("sk", s(id))
+                    .key(
+                        attribute::PK,
+                        s(&keys::tx_pk(&head.name, &head.incarnation)),
+                    )
+                    .key(attribute::SK, s(id))
                     .consistent_read(true)
                     .send(),
             )
@@ -102,10 +106,10 @@ impl Store {
             )
             .into());
         }
-        let basis = get_u64(&item, "basis")?;
-        let revision = get_u64(&item, "revision")?;
+        let basis = get_u64(&item, attribute::BASIS)?;
+        let revision = get_u64(&item, attribute::REVISION)?;
         Ok(Some(BatchSummary {
-            id: get_s(&item, "batch_id")?,
+            id: get_s(&item, attribute::BATCH_ID)?,
             database: head.name.clone(),
             basis,
             revision,

@@ -20,9 +20,7 @@ pub mod connect;
 mod deadline;
 mod error;
 mod facts;
-pub mod head;
 mod idempotency;
-mod keys;
 mod lifecycle;
 mod plan;
 mod read;
@@ -32,24 +30,21 @@ pub mod size;
 mod store;
 pub mod table;
 
+pub(crate) use evidentsource_table_schema::{attribute, keys};
+/// The head item and what its image means: the table's schema, shared
+/// with the stream publisher (`evidentsource-table-schema`).
+pub use evidentsource_table_schema::{head, timestamp_from_millis};
+
 pub use chunk::pack_events;
-pub use connect::{ConfigError, StorageEnv, dynamodb_client};
+pub use connect::{StorageEnv, dynamodb_client};
 pub use deadline::Deadline;
 pub use error::StoreError;
-pub use head::{HeadItem, HeadState};
+pub use head::{HeadError, HeadItem, HeadState};
 pub use plan::CommitPlanSummary;
 pub use read::StoredEvent;
 pub use reclaim::ReclaimReport;
 pub use reply::{Replied, Reply, ReplySlot};
 pub use store::{Store, StoreConfig};
-
-/// Milliseconds since the Unix epoch → protobuf Timestamp.
-pub fn timestamp_from_millis(ms: i64) -> evidentsource_proto::Timestamp {
-    evidentsource_proto::Timestamp {
-        seconds: ms.div_euclid(1000),
-        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
-    }
-}
 
 pub(crate) fn now_millis() -> i64 {
     std::time::SystemTime::now()

@@ -17,10 +17,11 @@ use crate::{
     Store, StoreError,
     attempt::Sends,
     attr::{n, s},
+    attribute,
     backoff::backoff,
     cancellation::{cancellation, classify_transaction, failed_check, retryable_conflict},
     error::{classify, fault},
-    head::HeadItem,
+    head::{HeadItem, HeadState},
     keys, now_millis,
     reply::{Replied, Reply, ReplySlot},
 };
@@ -119,8 +120,8 @@ impl Store {
             .table_name(&self.config.table_name)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk) OR #st = :deleted")
-            .expression_attribute_names("#st", "state")
-            .expression_attribute_values(":deleted", s("deleted"))
+            .expression_attribute_names("#st", attribute::STATE)
+            .expression_attribute_values(":deleted", s(HeadState::Deleted.as_str()))
             .build()
             .map_err(fault)
     }
@@ -196,16 +197,16 @@ impl Store {
         let ttl = now / 1000 + self.config.tombstone_ttl.as_secs() as i64;
         let update = Update::builder()
             .table_name(&self.config.table_name)
-            .key("pk", s(&head.pk))
-            .key("sk", s(keys::HEAD_SK))
+            .key(attribute::PK, s(&head.pk))
+            .key(attribute::SK, s(keys::HEAD_SK))
             .update_expression("SET #st = :deleted, deleted_at = :now, #ttl = :ttl")
             // Guarding the revision too: the final state we return is exact.
             .condition_expression("#st = :active AND incarnation = :inc AND #rev = :rev")
-            .expression_attribute_names("#st", "state")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_names("#rev", "revision")
-            .expression_attribute_values(":deleted", s("deleted"))
-            .expression_attribute_values(":active", s("active"))
+            .expression_attribute_names("#st", attribute::STATE)
+            .expression_attribute_names("#ttl", attribute::TTL)
+            .expression_attribute_names("#rev", attribute::REVISION)
+            .expression_attribute_values(":deleted", s(HeadState::Deleted.as_str()))
+            .expression_attribute_values(":active", s(HeadState::Active.as_str()))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":ttl", n(ttl))
             .expression_attribute_values(":inc", s(&head.incarnation))
@@ -216,11 +217,11 @@ impl Store {
         // the old items are never forgotten.
         let gc = Put::builder()
             .table_name(&self.config.table_name)
-            .item("pk", s(keys::GC_PK))
-            .item("sk", s(&keys::gc_sk(name, &head.incarnation)))
-            .item("name", s(name))
-            .item("incarnation", s(&head.incarnation))
-            .item("deleted_at", n(now))
+            .item(attribute::PK, s(keys::GC_PK))
+            .item(attribute::SK, s(&keys::gc_sk(name, &head.incarnation)))
+            .item(attribute::NAME, s(name))
+            .item(attribute::INCARNATION, s(&head.incarnation))
+            .item(attribute::DELETED_AT, n(now))
             .build()
             .map_err(fault)?;
         let mut request = self

@@ -15,9 +15,10 @@ use crate::{
     Store, StoreError,
     attempt::BATCH_ATTR,
     attr::{n, put_new, s},
+    attribute,
     chunk::PackedChunk,
     error::fault,
-    head::HeadItem,
+    head::{HeadItem, HeadState},
     idempotency::tx_record,
     keys,
     size::{item_size, write_units},
@@ -75,18 +76,18 @@ impl Store {
         let mut bytes = head_size;
         let update = Update::builder()
             .table_name(table)
-            .key("pk", s(&head.pk))
-            .key("sk", s(keys::HEAD_SK))
+            .key(attribute::PK, s(&head.pk))
+            .key(attribute::SK, s(keys::HEAD_SK))
             .update_expression("SET #rev = :rev, basis = :basis, revision_time = :t, batch_id = :b")
             .condition_expression("#st = :active AND incarnation = :inc AND #rev = :basis")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .expression_attribute_names("#rev", "revision")
-            .expression_attribute_names("#st", "state")
+            .expression_attribute_names("#rev", attribute::REVISION)
+            .expression_attribute_names("#st", attribute::STATE)
             .expression_attribute_values(":rev", n(summary.revision))
             .expression_attribute_values(":basis", n(summary.basis))
             .expression_attribute_values(":t", n(recorded))
             .expression_attribute_values(":b", s(&summary.id))
-            .expression_attribute_values(":active", s("active"))
+            .expression_attribute_values(":active", s(HeadState::Active.as_str()))
             .expression_attribute_values(":inc", s(&head.incarnation))
             .build()
             .map_err(fault)?;
@@ -96,8 +97,8 @@ impl Store {
         for c in chunks {
             let first = summary.basis + 1 + c.offset as u64;
             let mut item: HashMap<String, AttributeValue> = [
-                ("pk".to_string(), s(&events_pk)),
-                ("sk".to_string(), s(&keys::chunk_sk(first))),
+                (attribute::PK.to_string(), s(&events_pk)),
+                (attribute::SK.to_string(), s(&keys::chunk_sk(first))),
                 ("n".to_string(), n(c.count)),
                 ("d".to_string(), AttributeValue::B(c.payload.clone().into())),
             ]

@@ -8,7 +8,7 @@ use evidentsource_proto::{Database, cloudevents::CloudEvent};
 use crate::{
     Store, StoreError,
     attr::{get_s, get_u64, s},
-    chunk,
+    attribute, chunk,
     error::classify,
     head::HeadItem,
     keys,
@@ -86,15 +86,15 @@ impl Store {
                 self.client
                     .get_item()
                     .table_name(&self.config.table_name)
-                    .key("pk", s(&keys::head_pk(name)))
-                    .key("sk", s(keys::HEAD_SK))
+                    .key(attribute::PK, s(&keys::head_pk(name)))
+                    .key(attribute::SK, s(keys::HEAD_SK))
                     .consistent_read(true)
                     .send(),
             )
             .await?
             .map_err(|e| classify("GetItem (head)", e))?;
         out.item
-            .map(|item| HeadItem::from_item(item).map_err(StoreError::Fault))
+            .map(|item| HeadItem::from_item(item).map_err(|e| StoreError::Fault(e.to_string())))
             .transpose()
     }
 
@@ -120,7 +120,7 @@ impl Store {
                     .expression_attribute_values(":from", s(&keys::chunk_sk(from)))
                     .scan_index_forward(false)
                     .limit(1)
-                    .projection_expression("sk")
+                    .projection_expression(attribute::SK)
                     .consistent_read(true)
                     .send(),
             )
@@ -130,7 +130,7 @@ impl Store {
         let start = first
             .items()
             .first()
-            .and_then(|i| i.get("sk"))
+            .and_then(|i| i.get(attribute::SK))
             .and_then(|v| v.as_s().ok())
             .cloned()
             .unwrap_or_else(|| keys::chunk_sk(from));
@@ -156,7 +156,7 @@ impl Store {
                 .map_err(|e| classify("Query (chunks)", e))?;
             round_trips += 1;
             for item in page.items() {
-                let sk = get_s(item, "sk")?;
+                let sk = get_s(item, attribute::SK)?;
                 let first: u64 = sk
                     .parse()
                     .map_err(|_| StoreError::Fault(format!("chunk key {sk:?}")))?;

@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use crate::{
     Store, StoreError,
     attr::s,
+    attribute,
     error::{classify, fault},
     keys,
 };
@@ -53,9 +54,9 @@ pub(crate) fn queue_entry(
         Some(_) => Err(format!("{name} is not a string")),
         None => Err(format!("{name} is missing")),
     };
-    let sk = text("sk")?;
-    let name = text("name")?;
-    let incarnation = text("incarnation")?;
+    let sk = text(attribute::SK)?;
+    let name = text(attribute::NAME)?;
+    let incarnation = text(attribute::INCARNATION)?;
     DatabaseName::parse(name)
         .map_err(|e| format!("name is not a database name ({})", e.message))?;
     if incarnation.is_empty() || incarnation.contains('#') {
@@ -96,7 +97,7 @@ impl Store {
                     Ok(named) => named,
                     Err(problem) => {
                         report.malformed += 1;
-                        let key = match entry.get("sk") {
+                        let key = match entry.get(attribute::SK) {
                             Some(AttributeValue::S(sk)) => sk.as_str(),
                             _ => "?",
                         };
@@ -178,8 +179,8 @@ impl Store {
         self.client
             .delete_item()
             .table_name(&self.config.table_name)
-            .key("pk", s(keys::GC_PK))
-            .key("sk", s(&keys::gc_sk(name, incarnation)))
+            .key(attribute::PK, s(keys::GC_PK))
+            .key(attribute::SK, s(&keys::gc_sk(name, incarnation)))
             .send()
             .await
             .map_err(|e| classify("DeleteItem (reclaim queue)", e))?;

@@ -17,6 +17,7 @@ use evidentsource_proto::{CommandResponse, Message};
 use crate::{
     Store, StoreError,
     attr::{get_s, get_u64, n, put_new, s},
+    attribute,
     error::classify,
     keys,
 };
@@ -83,8 +84,11 @@ impl Reply {
 
     pub(crate) fn to_item(&self, ttl: Duration) -> HashMap<String, AttributeValue> {
         let mut item: HashMap<String, AttributeValue> = [
-            ("pk".to_owned(), s(&keys::reply_pk(&self.correlation_id))),
-            ("sk".to_owned(), s(keys::REPLY_SK)),
+            (
+                attribute::PK.to_owned(),
+                s(&keys::reply_pk(&self.correlation_id)),
+            ),
+            (attribute::SK.to_owned(), s(keys::REPLY_SK)),
             ("cid".to_owned(), s(&self.correlation_id)),
             (
                 "fp".to_owned(),
@@ -165,8 +169,8 @@ impl Store {
                 self.client
                     .get_item()
                     .table_name(&self.config.table_name)
-                    .key("pk", s(&keys::reply_pk(correlation_id)))
-                    .key("sk", s(keys::REPLY_SK))
+                    .key(attribute::PK, s(&keys::reply_pk(correlation_id)))
+                    .key(attribute::SK, s(keys::REPLY_SK))
                     .consistent_read(true)
                     .send(),
             )

@@ -10,12 +10,12 @@ use aws_sdk_dynamodb::{
 };
 
 use crate::{
-    StoreError,
+    StoreError, attribute,
     error::{classify, fault},
 };
 
 /// The attribute DynamoDB TTL reads (tombstone head items).
-pub const TTL_ATTRIBUTE: &str = "ttl";
+pub const TTL_ATTRIBUTE: &str = attribute::TTL;
 
 /// Creates the table: `pk`/`sk` strings, on-demand, a stream with new
 /// images (the publisher reads only the head item's new image), TTL on `ttl`.
@@ -39,10 +39,10 @@ pub async fn create_table(client: &Client, name: &str) -> Result<String, StoreEr
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("pk")?)
-        .attribute_definitions(attr("sk")?)
-        .key_schema(key("pk", KeyType::Hash)?)
-        .key_schema(key("sk", KeyType::Range)?)
+        .attribute_definitions(attr(attribute::PK)?)
+        .attribute_definitions(attr(attribute::SK)?)
+        .key_schema(key(attribute::PK, KeyType::Hash)?)
+        .key_schema(key(attribute::SK, KeyType::Range)?)
         .stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)

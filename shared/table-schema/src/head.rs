@@ -13,7 +13,7 @@ use evidentsource_database_events::DatabaseEvent;
 use evidentsource_proto::{BatchSummary, Database};
 use serde::{Deserialize, Serialize};
 
-use crate::{keys, timestamp_from_millis};
+use crate::{attribute, keys, timestamp_from_millis};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -21,6 +21,70 @@ pub enum HeadState {
     Active,
     /// A tombstone: the name is free again; the item expires through `ttl`.
     Deleted,
+}
+
+impl HeadState {
+    pub const ALL: [HeadState; 2] = [HeadState::Active, HeadState::Deleted];
+
+    /// The value of the `state` attribute (serde writes the same; tested).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HeadState::Active => "active",
+            HeadState::Deleted => "deleted",
+        }
+    }
+
+    /// The state a `state` attribute holds, if it is one.
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+}
+
+/// Why an item or a stream image is not a head item that records a change.
+/// The texts are what the stream publisher logs and sends to its
+/// dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeadError {
+    #[error("not a head item: missing field `{field}`")]
+    Missing { field: &'static str },
+    /// The attribute has another DynamoDB type (`expected` is "string" or
+    /// "number").
+    #[error("not a head item: {field} is not a {expected}")]
+    WrongType {
+        field: &'static str,
+        expected: &'static str,
+    },
+    /// A number that does not fit the field's type.
+    #[error("not a head item: {field} = {value:?} is out of range")]
+    OutOfRange { field: &'static str, value: String },
+    #[error("not a head item: unknown state {0:?}")]
+    UnknownState(String),
+    /// The item does not deserialize (serde_dynamo's message, which names
+    /// the field).
+    #[error("not a head item: {0}")]
+    Decode(String),
+    #[error("a deleted head without {field}", field = attribute::DELETED_AT)]
+    DeletedWithoutTime,
+    #[error("a transacted head without {field}", field = attribute::BATCH_ID)]
+    TransactedWithoutBatch,
+    #[error("basis {basis} and revision {revision} make no batch")]
+    NoBatch { basis: u64, revision: u64 },
+}
+
+impl HeadError {
+    /// The attribute at fault, when one is (serde's message names its own).
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            HeadError::Missing { field }
+            | HeadError::WrongType { field, .. }
+            | HeadError::OutOfRange { field, .. } => Some(field),
+            HeadError::UnknownState(_) => Some(attribute::STATE),
+            HeadError::Decode(_) => None,
+            HeadError::DeletedWithoutTime => Some(attribute::DELETED_AT),
+            HeadError::TransactedWithoutBatch => Some(attribute::BATCH_ID),
+            HeadError::NoBatch { .. } => Some(attribute::REVISION),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,7 +140,7 @@ impl HeadItem {
 
     /// The database event this image records (see the module docs), or
     /// why it cannot be read as one.
-    pub fn change(&self) -> Result<DatabaseEvent, String> {
+    pub fn change(&self) -> Result<DatabaseEvent, HeadError> {
         self.fields().change()
     }
 
@@ -99,32 +163,31 @@ impl HeadItem {
     /// reading of each attribute, as `from_item(image)?.change()` (tested).
     pub fn change_of_image(
         image: &HashMap<String, serde_dynamo::AttributeValue>,
-    ) -> Result<DatabaseEvent, String> {
-        let state = match image::string(image, "state")? {
-            "active" => HeadState::Active,
-            "deleted" => HeadState::Deleted,
-            other => return Err(format!("not a head item: unknown state {other:?}")),
-        };
+    ) -> Result<DatabaseEvent, HeadError> {
+        let state = image::string(image, attribute::STATE)?;
+        let state =
+            HeadState::parse(state).ok_or_else(|| HeadError::UnknownState(state.to_owned()))?;
         HeadFields {
-            name: image::string(image, "name")?,
+            name: image::string(image, attribute::NAME)?,
             state,
-            created_at: image::number(image, "created_at")?,
-            basis: image::number(image, "basis")?,
-            revision: image::number(image, "revision")?,
-            revision_time: image::number(image, "revision_time")?,
-            batch_id: image::optional(image, "batch_id", image::string)?,
-            deleted_at: image::optional(image, "deleted_at", image::number)?,
+            created_at: image::number(image, attribute::CREATED_AT)?,
+            basis: image::number(image, attribute::BASIS)?,
+            revision: image::number(image, attribute::REVISION)?,
+            revision_time: image::number(image, attribute::REVISION_TIME)?,
+            batch_id: image::optional(image, attribute::BATCH_ID, image::string)?,
+            deleted_at: image::optional(image, attribute::DELETED_AT, image::number)?,
         }
         .change()
     }
 
     /// Reads a head item from any serde_dynamo item: the SDK's attribute map
-    /// or a Lambda stream record's image.
-    pub fn from_item<I>(item: I) -> Result<Self, String>
+    /// (with serde_dynamo's SDK feature, as storage has it) or a Lambda
+    /// stream record's image.
+    pub fn from_item<I>(item: I) -> Result<Self, HeadError>
     where
         I: Into<serde_dynamo::Item>,
     {
-        serde_dynamo::from_item(item).map_err(|e| format!("not a head item: {e}"))
+        serde_dynamo::from_item(item).map_err(|e| HeadError::Decode(e.to_string()))
     }
 }
 
@@ -152,13 +215,13 @@ impl HeadFields<'_> {
         }
     }
 
-    fn change(&self) -> Result<DatabaseEvent, String> {
+    fn change(&self) -> Result<DatabaseEvent, HeadError> {
         match self.state {
             HeadState::Deleted => Ok(DatabaseEvent::Deleted {
                 database: self.name.to_owned(),
                 created_at: timestamp_from_millis(self.created_at),
                 deleted_at: timestamp_from_millis(
-                    self.deleted_at.ok_or("a deleted head without deleted_at")?,
+                    self.deleted_at.ok_or(HeadError::DeletedWithoutTime)?,
                 ),
             }),
             HeadState::Active if self.revision == 0 => Ok(DatabaseEvent::Created(self.database())),
@@ -168,16 +231,14 @@ impl HeadFields<'_> {
                     .checked_sub(self.basis)
                     .and_then(|n| u32::try_from(n).ok())
                     .filter(|n| *n > 0)
-                    .ok_or_else(|| {
-                        format!(
-                            "basis {} and revision {} make no batch",
-                            self.basis, self.revision
-                        )
+                    .ok_or(HeadError::NoBatch {
+                        basis: self.basis,
+                        revision: self.revision,
                     })?;
                 Ok(DatabaseEvent::Transacted(BatchSummary {
                     id: self
                         .batch_id
-                        .ok_or("a transacted head without batch_id")?
+                        .ok_or(HeadError::TransactedWithoutBatch)?
                         .to_owned(),
                     database: self.name.to_owned(),
                     basis: self.basis,
@@ -198,31 +259,40 @@ mod image {
 
     use serde_dynamo::AttributeValue;
 
+    use super::HeadError;
+
     type Image = HashMap<String, AttributeValue>;
 
-    pub fn string<'a>(image: &'a Image, field: &str) -> Result<&'a str, String> {
+    pub fn string<'a>(image: &'a Image, field: &'static str) -> Result<&'a str, HeadError> {
         match image.get(field) {
             Some(AttributeValue::S(s)) => Ok(s),
-            Some(_) => Err(format!("not a head item: {field} is not a string")),
-            None => Err(format!("not a head item: missing field `{field}`")),
+            Some(_) => Err(HeadError::WrongType {
+                field,
+                expected: "string",
+            }),
+            None => Err(HeadError::Missing { field }),
         }
     }
 
-    pub fn number<T: FromStr>(image: &Image, field: &str) -> Result<T, String> {
+    pub fn number<T: FromStr>(image: &Image, field: &'static str) -> Result<T, HeadError> {
         match image.get(field) {
-            Some(AttributeValue::N(n)) => n
-                .parse()
-                .map_err(|_| format!("not a head item: {field} = {n:?} is out of range")),
-            Some(_) => Err(format!("not a head item: {field} is not a number")),
-            None => Err(format!("not a head item: missing field `{field}`")),
+            Some(AttributeValue::N(n)) => n.parse().map_err(|_| HeadError::OutOfRange {
+                field,
+                value: n.clone(),
+            }),
+            Some(_) => Err(HeadError::WrongType {
+                field,
+                expected: "number",
+            }),
+            None => Err(HeadError::Missing { field }),
         }
     }
 
     pub fn optional<'a, T>(
         image: &'a Image,
-        field: &str,
-        read: impl Fn(&'a Image, &str) -> Result<T, String>,
-    ) -> Result<Option<T>, String> {
+        field: &'static str,
+        read: impl Fn(&'a Image, &'static str) -> Result<T, HeadError>,
+    ) -> Result<Option<T>, HeadError> {
         match image.get(field) {
             None | Some(AttributeValue::Null(_)) => Ok(None),
             Some(_) => read(image, field).map(Some),
@@ -234,7 +304,7 @@ mod image {
 mod tests {
     use std::collections::HashMap;
 
-    use aws_sdk_dynamodb::types::AttributeValue;
+    use serde_dynamo::AttributeValue;
 
     use super::*;
 
@@ -268,10 +338,15 @@ mod tests {
     fn malformed_images_are_reported() {
         let mut head = HeadItem::new("accounts", "inc1".into(), 0);
         head.revision = 2;
-        assert!(head.change().unwrap_err().contains("batch_id"));
+        assert!(head.change().unwrap_err().to_string().contains("batch_id"));
         head.basis = 2;
         head.batch_id = Some("b".into());
-        assert!(head.change().unwrap_err().contains("make no batch"));
+        assert!(
+            head.change()
+                .unwrap_err()
+                .to_string()
+                .contains("make no batch")
+        );
         let not_head: HashMap<String, AttributeValue> =
             [("pk".to_string(), AttributeValue::S("x".into()))].into();
         assert!(HeadItem::from_item(not_head).is_err());
@@ -280,7 +355,10 @@ mod tests {
     /// The stream path and the serde path read an image the same way.
     fn both_readings(
         image: &serde_dynamo::Item,
-    ) -> (Result<DatabaseEvent, String>, Result<DatabaseEvent, String>) {
+    ) -> (
+        Result<DatabaseEvent, HeadError>,
+        Result<DatabaseEvent, HeadError>,
+    ) {
         (
             HeadItem::change_of_image(image),
             HeadItem::from_item(image.clone()).and_then(|h| h.change()),
@@ -364,6 +442,125 @@ mod tests {
             let (in_place, deserialized) = both_readings(&changed(field, value));
             assert_eq!(in_place, deserialized);
             assert!(in_place.is_ok(), "{field}");
+        }
+    }
+
+    /// The attribute names are the serialized field names, and the states'
+    /// wire strings are what serde writes.
+    #[test]
+    fn schema_constants_are_what_serde_writes() {
+        let mut head = HeadItem::new("accounts", "inc1".into(), 0);
+        head.batch_id = Some("b".into());
+        head.deleted_at = Some(1);
+        head.ttl = Some(2);
+        let mut written: Vec<String> = image_of(&head).keys().cloned().collect();
+        let mut names: Vec<String> = attribute::HEAD.iter().map(|n| n.to_string()).collect();
+        written.sort();
+        names.sort();
+        assert_eq!(written, names);
+        let item = image_of(&HeadItem::new("accounts", "inc1".into(), 0));
+        assert_eq!(
+            item[attribute::PK],
+            AttributeValue::S(keys::head_pk("accounts"))
+        );
+        assert_eq!(item[attribute::SK], AttributeValue::S(keys::HEAD_SK.into()));
+        for state in HeadState::ALL {
+            head.state = state;
+            assert_eq!(
+                image_of(&head)[attribute::STATE],
+                AttributeValue::S(state.as_str().into())
+            );
+            assert_eq!(HeadState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(HeadState::parse("Active"), None);
+    }
+
+    /// The texts the publisher logs and sends to its dead-letter queue.
+    #[test]
+    fn errors_name_the_field_and_the_problem() {
+        for (error, field, text) in [
+            (
+                HeadError::Missing { field: "name" },
+                Some("name"),
+                "not a head item: missing field `name`",
+            ),
+            (
+                HeadError::WrongType {
+                    field: "revision",
+                    expected: "number",
+                },
+                Some("revision"),
+                "not a head item: revision is not a number",
+            ),
+            (
+                HeadError::OutOfRange {
+                    field: "revision",
+                    value: "-1".into(),
+                },
+                Some("revision"),
+                "not a head item: revision = \"-1\" is out of range",
+            ),
+            (
+                HeadError::UnknownState("paused".into()),
+                Some("state"),
+                "not a head item: unknown state \"paused\"",
+            ),
+            (
+                HeadError::Decode("missing field `name`".into()),
+                None,
+                "not a head item: missing field `name`",
+            ),
+            (
+                HeadError::DeletedWithoutTime,
+                Some("deleted_at"),
+                "a deleted head without deleted_at",
+            ),
+            (
+                HeadError::TransactedWithoutBatch,
+                Some("batch_id"),
+                "a transacted head without batch_id",
+            ),
+            (
+                HeadError::NoBatch {
+                    basis: 2,
+                    revision: 2,
+                },
+                Some("revision"),
+                "basis 2 and revision 2 make no batch",
+            ),
+        ] {
+            assert_eq!(error.to_string(), text);
+            assert_eq!(error.field(), field, "{text}");
+        }
+    }
+
+    /// Reading in place, each malformed attribute is the one named.
+    #[test]
+    fn image_errors_name_the_attribute() {
+        use serde_dynamo::AttributeValue as V;
+        let mut head = HeadItem::new("accounts", "inc1".into(), 0);
+        head.basis = 2;
+        head.revision = 5;
+        head.batch_id = Some("b".into());
+        for (field, value) in [
+            (attribute::NAME, None),
+            (attribute::NAME, Some(V::N("1".into()))),
+            (attribute::STATE, Some(V::S("paused".into()))),
+            (attribute::STATE, Some(V::N("1".into()))),
+            (attribute::REVISION, Some(V::N("-1".into()))),
+            (attribute::REVISION, Some(V::S("5".into()))),
+            (attribute::CREATED_AT, None),
+            (attribute::REVISION_TIME, Some(V::N("1.5".into()))),
+            (attribute::BATCH_ID, Some(V::N("7".into()))),
+            (attribute::BATCH_ID, None),
+        ] {
+            let mut image: HashMap<String, V> = image_of(&head).into();
+            match value.clone() {
+                Some(v) => image.insert(field.into(), v),
+                None => image.remove(field),
+            };
+            let error = HeadItem::change_of_image(&image).unwrap_err();
+            assert_eq!(error.field(), Some(field), "{field} = {value:?}: {error}");
         }
     }
 }
