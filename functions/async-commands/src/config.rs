@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use evidentsource_kafka_config::{KafkaConfigError, KafkaSettings, Topics, base_uri_from_lookup};
+use evidentsource_kafka_config::{EnvError, KafkaSettings, Topics, base_uri_from_lookup};
 
 /// How long a recorded response lives unless `RESPONSE_RECORD_TTL_SECONDS`
 /// says otherwise: a week, well over the commands topic's recommended
@@ -22,18 +22,18 @@ pub struct ProcessorConfig {
 }
 
 impl ProcessorConfig {
-    pub fn from_env() -> Result<Self, KafkaConfigError> {
+    pub fn from_env() -> Result<Self, EnvError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, KafkaConfigError> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
         let base_uri = base_uri_from_lookup(&lookup)?;
         let response_ttl = match lookup("RESPONSE_RECORD_TTL_SECONDS").filter(|v| !v.is_empty()) {
             None => DEFAULT_RESPONSE_TTL,
             Some(v) => match v.trim().parse::<u64>() {
                 Ok(secs) if secs >= 3600 => Duration::from_secs(secs),
                 _ => {
-                    return Err(KafkaConfigError::new(
+                    return Err(EnvError::new(
                         "RESPONSE_RECORD_TTL_SECONDS",
                         format!(
                             "{v:?}: give whole seconds, at least 3600 and no less than the \
@@ -56,7 +56,7 @@ impl ProcessorConfig {
 mod tests {
     use super::*;
 
-    fn config(vars: &[(&str, &str)]) -> Result<ProcessorConfig, KafkaConfigError> {
+    fn config(vars: &[(&str, &str)]) -> Result<ProcessorConfig, EnvError> {
         ProcessorConfig::from_lookup(|k| {
             vars.iter()
                 .find(|(n, _)| *n == k)

@@ -10,7 +10,7 @@ use evidentsource_cloudevents_kafka::encode;
 use evidentsource_commands::CommandRequest;
 use evidentsource_domain::{ErrorCode, Transaction};
 use evidentsource_kafka_config::{
-    KafkaConfigError, KafkaContext, KafkaSettings, ProducerProfile, Topics, base_uri_from_lookup,
+    EnvError, KafkaContext, KafkaSettings, ProducerProfile, Topics, base_uri_from_lookup,
 };
 use rdkafka::{
     error::KafkaError,
@@ -44,9 +44,7 @@ pub struct SubmitConfig {
 impl SubmitConfig {
     /// `None` when `KAFKA_BROKERS` is not set: the API then serves the
     /// synchronous routes only, and async submit answers 503.
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<Self>, KafkaConfigError> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, EnvError> {
         if lookup("KAFKA_BROKERS").is_none_or(|v| v.trim().is_empty()) {
             return Ok(None);
         }
@@ -58,7 +56,7 @@ impl SubmitConfig {
         }))
     }
 
-    pub fn from_env() -> Result<Option<Self>, KafkaConfigError> {
+    pub fn from_env() -> Result<Option<Self>, EnvError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 }

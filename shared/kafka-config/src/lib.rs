@@ -45,7 +45,4 @@ pub use settings::{Compression, Credentials, KafkaSettings, SaslMechanism, Secur
 /// is missing, unknown or contradicts another: every function's one
 /// environment-error type, from `evidentsource-runtime`.
 pub use evidentsource_runtime::EnvError;
-/// The name the functions' configs have used for [`EnvError`] (the same
-/// type).
-pub type KafkaConfigError = EnvError;
 pub use topics::Topics;
