@@ -21,6 +21,7 @@ mod deadline;
 mod error;
 mod facts;
 mod idempotency;
+pub mod index;
 mod lifecycle;
 mod plan;
 mod read;

@@ -3,6 +3,7 @@
 //!
 //! - [`keys`]: the key formats (`pk`, `sk`) of every item;
 //! - [`attribute`]: the attribute names;
+//! - [`index`]: the keys of the condition index's items;
 //! - [`head`]: the head item, its [`HeadState`]s with their wire strings,
 //!   and what its new image means ([`HeadItem::change_of_image`]).
 //!
@@ -10,6 +11,7 @@
 
 pub mod attribute;
 pub mod head;
+pub mod index;
 pub mod keys;
 
 pub use head::{HeadError, HeadItem, HeadState};
