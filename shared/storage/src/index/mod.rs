@@ -7,4 +7,12 @@
 //!   subject, type or stream) and the three-valued check of a selector on
 //!   what a piece keeps of an event.
 
+//! - [`build`]: the items one chunk's events add to the index;
+//! - [`writer`]: the indexer's work, chunks past the watermark into items,
+//!   then the watermark;
+//! - [`plan`]: which ranges of the index a selector can match.
+
+pub mod build;
+pub mod plan;
 pub mod posting;
+pub mod writer;
