@@ -10,9 +10,12 @@
 //! - [`build`]: the items one chunk's events add to the index;
 //! - [`writer`]: the indexer's work, chunks past the watermark into items,
 //!   then the watermark;
-//! - [`plan`]: which ranges of the index a selector can match.
+//! - [`plan`]: which ranges of the index a selector can match;
+//! - [`eval`]: the highest revision matching a selector at a basis, from
+//!   the index and the chunks past its watermark.
 
 pub mod build;
+pub mod eval;
 pub mod plan;
 pub mod posting;
 pub mod writer;
