@@ -5,7 +5,10 @@
 //! idempotency records, each under one partition key) are then deleted in
 //! batches: first by the delete itself within a small time budget, then by
 //! [`Store::reclaim_pending`] (run on a schedule) until none are left, when
-//! the queue entry goes too. The tombstone head item expires by TTL.
+//! the queue entry goes too. The tombstone head item expires by TTL. The
+//! incarnation's index items (and its index watermark) go once
+//! `index_grace` has passed since the delete, and the queue entry only
+//! after them.
 //!
 //! An entry that does not name a dead incarnation the way a delete writes
 //! it (hand-written, from another release, corrupted) is skipped, counted
@@ -17,11 +20,12 @@ use std::{collections::HashMap, time::Duration};
 
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use evidentsource_domain::DatabaseName;
+use evidentsource_table_schema::index as index_keys;
 use tokio::time::Instant;
 
 use crate::{
     Store, StoreError,
-    attr::s,
+    attr::{get_u64, s},
     attribute,
     error::{classify, fault},
     keys,
@@ -105,8 +109,12 @@ impl Store {
                         continue;
                     }
                 };
+                // A missing or unreadable time: long ago.
+                let deleted_at = get_u64(entry, attribute::DELETED_AT).unwrap_or(0);
+                let index_too = crate::now_millis().saturating_sub(deleted_at as i64)
+                    >= self.config.index_grace.as_millis() as i64;
                 let (deleted, done) = self
-                    .reclaim_incarnation(&name, &incarnation, deadline)
+                    .reclaim_incarnation(&name, &incarnation, index_too, deadline)
                     .await?;
                 report.items_deleted += deleted;
                 if done {
@@ -130,7 +138,8 @@ impl Store {
         if let Some(deadline) = self.deadline {
             until = until.min(deadline.instant());
         }
-        let reclaim = self.reclaim_incarnation(name, incarnation, until);
+        let index_too = self.config.index_grace.is_zero();
+        let reclaim = self.reclaim_incarnation(name, incarnation, index_too, until);
         let error = match tokio::time::timeout_at(until, reclaim).await {
             Ok(Ok(_)) => return,
             Ok(Err(e)) => e.to_string(),
@@ -139,19 +148,25 @@ impl Store {
         tracing::warn!(database = name, error, "reclaim after delete deferred");
     }
 
-    /// Deletes the items of one dead incarnation until done or `deadline`.
-    /// Returns the items deleted and whether the incarnation is gone.
+    /// Deletes the items of one dead incarnation until done or `deadline`,
+    /// its index items too when `index_too`. Returns the items deleted and
+    /// whether the incarnation is gone (its queue entry then goes as well).
     pub(crate) async fn reclaim_incarnation(
         &self,
         name: &str,
         incarnation: &str,
+        index_too: bool,
         deadline: Instant,
     ) -> Result<(usize, bool), StoreError> {
         let mut deleted = 0;
-        for pk in [
+        let mut partitions = vec![
             keys::events_pk(name, incarnation),
             keys::tx_pk(name, incarnation),
-        ] {
+        ];
+        if index_too {
+            partitions.extend(index_keys::index_pks(name, incarnation));
+        }
+        for pk in partitions {
             loop {
                 if Instant::now() >= deadline {
                     return Ok((deleted, false));
@@ -176,6 +191,17 @@ impl Store {
                 }
             }
         }
+        if !index_too {
+            return Ok((deleted, false));
+        }
+        self.client
+            .delete_item()
+            .table_name(&self.config.table_name)
+            .key(attribute::PK, s(&keys::head_pk(name)))
+            .key(attribute::SK, s(&index_keys::watermark_sk(incarnation)))
+            .send()
+            .await
+            .map_err(|e| classify("DeleteItem (index watermark)", e))?;
         self.client
             .delete_item()
             .table_name(&self.config.table_name)

@@ -34,6 +34,10 @@ pub struct StoreConfig {
     pub reclaim_budget: Duration,
     /// Most events one `read_events` call returns.
     pub max_read_events: u64,
+    /// How long a deleted incarnation's index items are left before they
+    /// are reclaimed: an indexer that read the head before the delete may
+    /// still be writing some (docs/design/dcb-index.md §6).
+    pub index_grace: Duration,
 }
 
 impl StoreConfig {
@@ -45,6 +49,7 @@ impl StoreConfig {
             tombstone_ttl: Duration::from_secs(24 * 3600),
             reclaim_budget: Duration::from_secs(2),
             max_read_events: 1000,
+            index_grace: Duration::from_secs(600),
         }
     }
 }

@@ -123,7 +123,8 @@ async fn create_transact_read_delete_recreate() {
 
 #[tokio::test]
 async fn delete_reclaims_the_old_items() {
-    let store = store().await;
+    // No index grace: everything goes with the delete.
+    let store = store_with(|c| c.index_grace = std::time::Duration::ZERO).await;
     let name = new_db();
     store.create_database(&name).await.unwrap();
     for i in 0..5 {
@@ -177,7 +178,11 @@ async fn delete_reclaims_the_old_items() {
 #[tokio::test]
 async fn reclaim_pending_finishes_what_a_delete_left() {
     // No time for reclaiming within the delete: all is left to the queue.
-    let store = store_with(|c| c.reclaim_budget = std::time::Duration::ZERO).await;
+    let store = store_with(|c| {
+        c.reclaim_budget = std::time::Duration::ZERO;
+        c.index_grace = std::time::Duration::ZERO;
+    })
+    .await;
     let table = store.config().table_name.clone();
     let name = new_db();
     store.create_database(&name).await.unwrap();

@@ -8,7 +8,7 @@ use std::{collections::HashMap, time::Duration};
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use common::*;
-use evidentsource_storage::Store;
+use evidentsource_storage::{Store, StoreConfig};
 
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_owned())
@@ -99,7 +99,11 @@ async fn items(store: &Store) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn malformed_queue_entries_are_skipped_and_counted_and_the_rest_reclaimed() {
-    let store = store_with(|c| c.reclaim_budget = Duration::ZERO).await;
+    let store = store_with(|c| {
+        c.reclaim_budget = Duration::ZERO;
+        c.index_grace = Duration::ZERO;
+    })
+    .await;
     let first = deleted_database(&store).await;
     let second = deleted_database(&store).await;
     // Sort keys before the good entries' (`db-…#…`): read first.
@@ -175,7 +179,11 @@ async fn malformed_queue_entries_are_skipped_and_counted_and_the_rest_reclaimed(
 
 #[tokio::test]
 async fn good_entries_behind_a_page_of_malformed_ones_are_reached() {
-    let store = store_with(|c| c.reclaim_budget = Duration::ZERO).await;
+    let store = store_with(|c| {
+        c.reclaim_budget = Duration::ZERO;
+        c.index_grace = Duration::ZERO;
+    })
+    .await;
     let name = deleted_database(&store).await;
     // More than one query page (100 entries), all sorted before `db-…`.
     let malformed: Vec<_> = (0..130)
@@ -197,4 +205,65 @@ async fn good_entries_behind_a_page_of_malformed_ones_are_reached() {
         "{left:?}"
     );
     assert_eq!(left.iter().filter(|(kind, _)| kind == "gc").count(), 130);
+}
+
+#[tokio::test]
+async fn index_items_wait_for_the_grace_and_the_queue_entry_for_them() {
+    let store = store_with(|c| c.index_grace = Duration::from_secs(3600)).await;
+    let name = new_db();
+    store.create_database(&name).await.unwrap();
+    store
+        .transact(&tx(
+            &name,
+            vec![event("x", "orders", Some("o-1"), "t", 10)],
+            vec![],
+            "",
+        ))
+        .await
+        .unwrap();
+    store
+        .index_database(name.as_str(), Duration::from_secs(20))
+        .await
+        .unwrap();
+    let kinds = |items: &[(String, String)]| {
+        let mut kinds: Vec<String> = items.iter().map(|(k, _)| k.clone()).collect();
+        kinds.dedup();
+        kinds
+    };
+    assert_eq!(kinds(&items(&store).await), ["db", "ev", "ix"]);
+    store.delete_database(&name).await.unwrap();
+    // Within the grace: the index, its watermark (beside the head) and the
+    // queue entry stay; the chunks are gone.
+    let report = store
+        .reclaim_pending(Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.completed, report.queue_empty),
+        (0, false),
+        "{report:?}"
+    );
+    let left = items(&store).await;
+    assert_eq!(kinds(&left), ["db", "gc", "ix"]);
+    assert!(
+        left.iter()
+            .any(|(k, sk)| k == "db" && sk.starts_with("ix#")),
+        "{left:?}"
+    );
+    // Past it (another process with no grace): everything but the
+    // tombstone goes, the queue entry last.
+    let (client, table) = (store.client().clone(), store.config().table_name.clone());
+    let mut config = StoreConfig::new(table);
+    config.index_grace = Duration::ZERO;
+    let later = Store::new(client, config);
+    let report = later
+        .reclaim_pending(Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.completed, report.queue_empty),
+        (1, true),
+        "{report:?}"
+    );
+    assert_eq!(items(&store).await, [("db".to_owned(), "head".to_owned())]);
 }
