@@ -123,13 +123,61 @@ fn model(history: &History, selector: &Selector, basis: u64) -> Option<u64> {
         .max()
 }
 
+/// Each long subject whole and as prefixes, also read through the stream
+/// postings (the cheaper part of the `and`), whose entries keep the
+/// subject cut: the index keeps 256 bytes, so `L…L-a` and `L…L-b` agree
+/// there and differ after, and only the event decides.
+fn long_value_selectors(subjects: &[String]) -> Vec<Selector> {
+    let through_streams =
+        |s: Selector| Selector::And(vec![Selector::StreamStartsWith(String::new()), s]);
+    subjects
+        .iter()
+        .filter(|v| v.len() > 256)
+        .flat_map(|v| {
+            [
+                Selector::SubjectEquals(v.clone()),
+                Selector::SubjectStartsWith(v.clone()),
+                Selector::SubjectStartsWith(v[..v.len() - 1].to_owned()),
+                through_streams(Selector::SubjectStartsWith(v.clone())),
+                through_streams(Selector::SubjectEquals(v.clone())),
+            ]
+        })
+        .collect()
+}
+
+/// Asserts the index's answer for each selector equals the model's;
+/// returns how many were checked.
+async fn check(
+    store: &Store,
+    name: &str,
+    history: &History,
+    selectors: &[Selector],
+    what: &str,
+) -> usize {
+    let at = store.head_and_watermark(name).await.unwrap().unwrap();
+    assert_eq!(at.head.revision, history.len() as u64, "{what}");
+    for s in selectors {
+        let found = store.highest_matching(&at, s).await.unwrap();
+        assert_eq!(found, model(history, s, at.head.revision), "{what}: {s:?}");
+    }
+    selectors.len()
+}
+
 #[tokio::test]
 async fn the_index_and_its_tail_answer_as_the_whole_history_would() {
     let store = store().await;
     let subjects = subjects();
+    let long = long_value_selectors(&subjects);
     let mut checked = 0;
     for seed in 1..=4u64 {
         let mut rng = Rng(seed);
+        let mut random = |n: usize, depth: u32| -> Vec<Selector> {
+            (0..n)
+                .map(|_| selector(&mut rng, &subjects, depth))
+                .collect()
+        };
+        let (first, second, later) = (random(40, 3), random(40, 3), random(10, 2));
+        let mut rng = Rng(seed + 100);
         let name = new_db();
         store.create_database(&name).await.unwrap();
         let mut history = History::new();
@@ -148,51 +196,11 @@ async fn the_index_and_its_tail_answer_as_the_whole_history_would() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(at.head.revision, history.len() as u64);
-        assert!(at.watermark < at.head.revision);
-        for _ in 0..40 {
-            let s = selector(&mut rng, &subjects, 3);
-            let found = store.highest_matching(&at, &s).await.unwrap();
-            assert_eq!(
-                found,
-                model(&history, &s, at.head.revision),
-                "seed {seed}: {s:?}"
-            );
-            checked += 1;
-        }
-        // Long values decided past what the index keeps of them: each long
-        // subject, whole and as a prefix (the index keeps 256 bytes, so
-        // `L…L-a` and `L…L-b` agree there and differ after).
-        let tricky: Vec<Selector> = subjects
-            .iter()
-            .filter(|v| v.len() > 256)
-            .flat_map(|v| {
-                // Read through the stream postings (the cheaper part of
-                // the `and`), whose entries keep the subject cut.
-                let through_streams =
-                    |s: Selector| Selector::And(vec![Selector::StreamStartsWith(String::new()), s]);
-                [
-                    Selector::SubjectEquals(v.clone()),
-                    Selector::SubjectStartsWith(v.clone()),
-                    Selector::SubjectStartsWith(v[..v.len() - 1].to_owned()),
-                    through_streams(Selector::SubjectStartsWith(v.clone())),
-                    through_streams(Selector::SubjectEquals(v.clone())),
-                ]
-            })
-            .collect();
-        let indexed = store
-            .head_and_watermark(name.as_str())
-            .await
-            .unwrap()
-            .unwrap();
-        for s in &tricky {
-            let found = store.highest_matching(&indexed, s).await.unwrap();
-            assert_eq!(
-                found,
-                model(&history, s, indexed.head.revision),
-                "seed {seed}: {s:?}"
-            );
-        }
+        assert!(at.watermark < at.head.revision, "a lag");
+        let lagging = format!("seed {seed}, lagging");
+        checked += check(&store, name.as_str(), &history, &first, &lagging).await;
+        check(&store, name.as_str(), &history, &long, &lagging).await;
+
         // Fully indexed: the same answers from the index alone.
         store
             .index_database(name.as_str(), Duration::from_secs(30))
@@ -204,24 +212,10 @@ async fn the_index_and_its_tail_answer_as_the_whole_history_would() {
             .unwrap()
             .unwrap();
         assert_eq!(at.watermark, at.head.revision);
-        for _ in 0..40 {
-            let s = selector(&mut rng, &subjects, 3);
-            let found = store.highest_matching(&at, &s).await.unwrap();
-            assert_eq!(
-                found,
-                model(&history, &s, at.head.revision),
-                "seed {seed} indexed: {s:?}"
-            );
-            checked += 1;
-        }
-        for s in &tricky {
-            let found = store.highest_matching(&at, s).await.unwrap();
-            assert_eq!(
-                found,
-                model(&history, s, at.head.revision),
-                "seed {seed} indexed: {s:?}"
-            );
-        }
+        let indexed = format!("seed {seed}, indexed");
+        checked += check(&store, name.as_str(), &history, &second, &indexed).await;
+        check(&store, name.as_str(), &history, &long, &indexed).await;
+
         // Deleted and created again: the new incarnation starts empty,
         // whatever the old one's index holds.
         store.delete_database(&name).await.unwrap();
@@ -234,21 +228,8 @@ async fn the_index_and_its_tail_answer_as_the_whole_history_would() {
         assert_eq!((at.head.revision, at.watermark), (0, 0));
         let mut fresh = History::new();
         commit_random(&store, &name, &mut rng, &mut fresh, 2).await;
-        let at = store
-            .head_and_watermark(name.as_str())
-            .await
-            .unwrap()
-            .unwrap();
-        for _ in 0..10 {
-            let s = selector(&mut rng, &subjects, 2);
-            let found = store.highest_matching(&at, &s).await.unwrap();
-            assert_eq!(
-                found,
-                model(&fresh, &s, at.head.revision),
-                "seed {seed} re-created: {s:?}"
-            );
-            checked += 1;
-        }
+        let recreated = format!("seed {seed}, re-created");
+        checked += check(&store, name.as_str(), &fresh, &later, &recreated).await;
     }
     assert_eq!(checked, 4 * 90);
 }
