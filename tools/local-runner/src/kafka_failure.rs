@@ -1,8 +1,11 @@
 //! A provisioned Kafka event source's on-failure destination: for each
-//! record it gives up on, one SQS message of the invocation record Lambda
-//! sends to a queue: metadata naming the record (topic-partition, offset,
-//! timestamp), why it was given up and how often it was tried, but not the
-//! record itself. Whoever replays it reads the record back from the topic.
+//! batch it gives up on, one SQS message of the invocation record Lambda
+//! sends to a queue: metadata naming the records (per topic-partition, the
+//! first and last offset and their timestamps), why they were given up and
+//! how often they were tried, but not the records themselves. Whoever
+//! replays them reads them back from the topic.
+
+use std::collections::BTreeMap;
 
 use aws_lambda_events::kafka::KafkaRecord;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -44,58 +47,68 @@ pub struct FailureQueue {
 }
 
 impl FailureQueue {
-    /// Sends one message per record.
+    /// Sends the batch's invocation record.
     pub async fn send(
         &self,
         records: &[KafkaRecord],
         condition: Condition,
         attempts: u32,
     ) -> Result<(), String> {
-        for record in records {
-            let body = invocation_record(record, condition, attempts, &self.origin, Utc::now());
-            self.client
-                .send_message()
-                .queue_url(&self.url)
-                .message_body(body.to_string())
-                .send()
-                .await
-                .map_err(|e| format!("SendMessage: {}", e.into_service_error()))?;
-        }
+        let body = invocation_record(records, condition, attempts, &self.origin, Utc::now());
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| format!("SendMessage: {}", e.into_service_error()))?;
         Ok(())
     }
 }
 
-/// The message for `record`, in the shape of Lambda's Kafka invocation
-/// records (`KafkaBatchInfo`, offsets as strings).
+/// The message for a batch given up on, in the shape of Lambda's Kafka
+/// invocation records (`KafkaBatchInfo`, offsets as strings).
 pub fn invocation_record(
-    record: &KafkaRecord,
+    records: &[KafkaRecord],
     condition: Condition,
     attempts: u32,
     origin: &Origin,
     now: DateTime<Utc>,
 ) -> Value {
-    let topic_partition = format!(
-        "{}-{}",
-        record.topic.as_deref().unwrap_or_default(),
-        record.partition
-    );
-    let timestamp = record
-        .timestamp
-        .0
-        .to_rfc3339_opts(SecondsFormat::Millis, true);
-    let payload_size = serde_json::to_vec(record).map_or(0, |v| v.len());
+    let time = |r: &KafkaRecord| r.timestamp.0.to_rfc3339_opts(SecondsFormat::Millis, true);
+    // Per topic-partition, the first and the last record (by offset).
+    let mut ranges: BTreeMap<String, (&KafkaRecord, &KafkaRecord)> = BTreeMap::new();
+    for r in records {
+        let key = format!("{}-{}", r.topic.as_deref().unwrap_or_default(), r.partition);
+        let range = ranges.entry(key).or_insert((r, r));
+        if r.offset < range.0.offset {
+            range.0 = r;
+        }
+        if r.offset > range.1.offset {
+            range.1 = r;
+        }
+    }
+    let records_info: serde_json::Map<String, Value> = ranges
+        .into_iter()
+        .map(|(key, (first, last))| {
+            let info = json!({
+                "firstRecordOffset": first.offset.to_string(),
+                "lastRecordOffset": last.offset.to_string(),
+                "firstRecordTimestamp": time(first),
+                "lastRecordTimestamp": time(last),
+            });
+            (key, info)
+        })
+        .collect();
+    let payload_size: usize = records
+        .iter()
+        .map(|r| serde_json::to_vec(r).map_or(0, |v| v.len()))
+        .sum();
     let mut batch_info = json!({
-        "batchSize": 1,
+        "batchSize": records.len(),
         "bootstrapServers": origin.bootstrap_servers,
         "payloadSize": payload_size,
-        "recordsInfo": {
-            topic_partition: {
-                "firstRecordOffset": record.offset.to_string(),
-                "lastRecordOffset": record.offset.to_string(),
-                "firstRecordTimestamp": timestamp,
-                "lastRecordTimestamp": timestamp,
-            }
-        }
+        "recordsInfo": records_info,
     });
     if let Some(arn) = &origin.event_source_arn {
         batch_info["eventSourceArn"] = json!(arn);
@@ -147,7 +160,13 @@ mod tests {
             (Condition::RecordAgeExceeded, 0, ""),
         ];
         for (condition, attempts, function_error) in table {
-            let v = invocation_record(&record, condition, attempts, &origin, now);
+            let v = invocation_record(
+                std::slice::from_ref(&record),
+                condition,
+                attempts,
+                &origin,
+                now,
+            );
             assert_eq!(v["requestContext"]["condition"], condition.as_str());
             assert_eq!(v["requestContext"]["approximateInvokeCount"], attempts);
             assert_eq!(
@@ -168,10 +187,42 @@ mod tests {
             event_source_arn: Some("arn:aws:kafka:us-east-1:0:cluster/c/x".into()),
             ..origin
         };
-        let v = invocation_record(&record, Condition::RecordAgeExceeded, 0, &msk, now);
+        let v = invocation_record(
+            std::slice::from_ref(&record),
+            Condition::RecordAgeExceeded,
+            0,
+            &msk,
+            now,
+        );
         assert_eq!(
             v["KafkaBatchInfo"]["eventSourceArn"],
             "arn:aws:kafka:us-east-1:0:cluster/c/x"
         );
+    }
+
+    #[test]
+    fn a_batch_is_one_message_with_a_range_per_partition() {
+        let record = |partition: i64, offset: i64| {
+            let mut r = KafkaRecord::default();
+            r.topic = Some("c".into());
+            r.partition = partition;
+            r.offset = offset;
+            r
+        };
+        let origin = Origin {
+            function_arn: "f".into(),
+            event_source_arn: None,
+            bootstrap_servers: "b".into(),
+        };
+        let batch = [record(0, 7), record(1, 3), record(0, 5), record(0, 9)];
+        let v = invocation_record(&batch, Condition::RecordAgeExceeded, 0, &origin, Utc::now());
+        assert_eq!(v["KafkaBatchInfo"]["batchSize"], 4);
+        let info = &v["KafkaBatchInfo"]["recordsInfo"];
+        // (topic-partition, first, last)
+        for (key, first, last) in [("c-0", "5", "9"), ("c-1", "3", "3")] {
+            assert_eq!(info[key]["firstRecordOffset"], first, "{key}");
+            assert_eq!(info[key]["lastRecordOffset"], last, "{key}");
+        }
+        assert_eq!(info.as_object().unwrap().len(), 2);
     }
 }
