@@ -12,6 +12,7 @@
 mod attempt;
 mod attr;
 mod backoff;
+mod batch;
 mod cancellation;
 mod chunk;
 mod commit;

@@ -27,6 +27,7 @@ use crate::{
     Store, StoreError,
     attr::{get_u64, s},
     attribute,
+    batch::BATCH_ITEMS,
     error::{classify, fault},
     keys,
 };
@@ -185,7 +186,7 @@ impl Store {
                 if page.items().is_empty() {
                     break;
                 }
-                for batch in page.items().chunks(25) {
+                for batch in page.items().chunks(BATCH_ITEMS) {
                     deleted += batch.len();
                     self.delete_batch(batch).await?;
                 }
@@ -217,7 +218,7 @@ impl Store {
         &self,
         keys: &[HashMap<String, AttributeValue>],
     ) -> Result<(), StoreError> {
-        let mut requests: Vec<WriteRequest> = keys
+        let requests: Vec<WriteRequest> = keys
             .iter()
             .map(|k| {
                 let delete = DeleteRequest::builder()
@@ -227,28 +228,7 @@ impl Store {
                 Ok(WriteRequest::builder().delete_request(delete).build())
             })
             .collect::<Result<_, StoreError>>()?;
-        for attempt in 0..8u32 {
-            let out = self
-                .client
-                .batch_write_item()
-                .request_items(&self.config.table_name, requests)
-                .send()
-                .await
-                .map_err(|e| classify("BatchWriteItem (reclaim)", e))?;
-            match out
-                .unprocessed_items
-                .and_then(|mut u| u.remove(&self.config.table_name))
-            {
-                Some(rest) if !rest.is_empty() => {
-                    requests = rest;
-                    tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
-                }
-                _ => return Ok(()),
-            }
-        }
-        Err(StoreError::Unavailable(
-            "BatchWriteItem (reclaim): items stayed unprocessed".into(),
-        ))
+        self.write_batch("BatchWriteItem (reclaim)", requests).await
     }
 }
 

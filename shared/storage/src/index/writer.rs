@@ -19,6 +19,7 @@ use crate::{
     Store, StoreError,
     attr::{get_u64, n, s},
     attribute,
+    batch::BATCH_ITEMS,
     error::{classify, fault},
     head::HeadItem,
     keys,
@@ -30,8 +31,6 @@ pub const WATERMARK: &str = "w";
 pub const PIECE: &str = "e";
 /// About this many events are indexed per slice before the watermark moves.
 pub const SLICE_EVENTS: u64 = 5_000;
-/// `BatchWriteItem` takes at most 25 puts.
-const BATCH: usize = 25;
 
 /// What one call did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -152,39 +151,11 @@ impl Store {
             )));
         }
         let written = requests.len() as u64;
-        for batch in requests.chunks(BATCH) {
-            self.put_all(batch.to_vec()).await?;
+        for batch in requests.chunks(BATCH_ITEMS) {
+            self.write_batch("BatchWriteItem (index)", batch.to_vec())
+                .await?;
         }
         Ok((written, last))
-    }
-
-    /// One `BatchWriteItem`, its unprocessed items retried with backoff.
-    async fn put_all(&self, mut requests: Vec<WriteRequest>) -> Result<(), StoreError> {
-        for attempt in 0..8u32 {
-            let out = self
-                .in_time(
-                    "BatchWriteItem (index)",
-                    self.client
-                        .batch_write_item()
-                        .request_items(&self.config.table_name, requests)
-                        .send(),
-                )
-                .await?
-                .map_err(|e| classify("BatchWriteItem (index)", e))?;
-            match out
-                .unprocessed_items
-                .and_then(|mut u| u.remove(&self.config.table_name))
-            {
-                Some(rest) if !rest.is_empty() => {
-                    requests = rest;
-                    tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
-                }
-                _ => return Ok(()),
-            }
-        }
-        Err(StoreError::Unavailable(
-            "BatchWriteItem (index): items stayed unprocessed".into(),
-        ))
     }
 
     /// Moves the watermark from `old` to `new`, unless another indexer
