@@ -19,3 +19,32 @@ pub mod eval;
 pub mod plan;
 pub mod posting;
 pub mod writer;
+
+/// What the index's property tests share.
+#[cfg(test)]
+pub(crate) mod strategies {
+    use evidentsource_domain::Selector;
+    use proptest::prelude::*;
+
+    /// Selectors of every shape (leaves of the six kinds over values drawn
+    /// by `text`; `and` / `or` of `parts` children, nested).
+    pub fn selector(
+        text: BoxedStrategy<String>,
+        parts: std::ops::Range<usize>,
+    ) -> impl Strategy<Value = Selector> {
+        let leaf = prop_oneof![
+            text.clone().prop_map(Selector::StreamEquals),
+            text.clone().prop_map(Selector::StreamStartsWith),
+            text.clone().prop_map(Selector::SubjectEquals),
+            text.clone().prop_map(Selector::SubjectStartsWith),
+            text.clone().prop_map(Selector::EventTypeEquals),
+            text.prop_map(Selector::EventTypeStartsWith),
+        ];
+        leaf.prop_recursive(4, 24, 4, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), parts.clone()).prop_map(Selector::And),
+                prop::collection::vec(inner, parts.clone()).prop_map(Selector::Or),
+            ]
+        })
+    }
+}

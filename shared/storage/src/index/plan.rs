@@ -179,20 +179,7 @@ mod tests {
     }
 
     fn selector() -> impl Strategy<Value = Selector> {
-        let leaf = prop_oneof![
-            text().prop_map(Selector::StreamEquals),
-            text().prop_map(Selector::StreamStartsWith),
-            text().prop_map(Selector::SubjectEquals),
-            text().prop_map(Selector::SubjectStartsWith),
-            text().prop_map(Selector::EventTypeEquals),
-            text().prop_map(Selector::EventTypeStartsWith),
-        ];
-        leaf.prop_recursive(4, 24, 4, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(Selector::And),
-                prop::collection::vec(inner, 0..4).prop_map(Selector::Or),
-            ]
-        })
+        crate::index::strategies::selector(text().boxed(), 0..4)
     }
 
     proptest! {
