@@ -11,6 +11,7 @@
 //! - [`writer`]: the indexer's work, chunks past the watermark into items,
 //!   then the watermark;
 //! - [`plan`]: which ranges of the index a selector can match;
+//! - [`read`]: the head with its watermark, posting pages;
 //! - [`eval`]: the highest revision matching a selector at a basis, from
 //!   the index and the chunks past its watermark.
 
@@ -18,6 +19,7 @@ pub mod build;
 pub mod eval;
 pub mod plan;
 pub mod posting;
+pub mod read;
 pub mod writer;
 
 /// What the index's property tests share.
