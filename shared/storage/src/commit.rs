@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
-use evidentsource_domain::Transaction;
+use evidentsource_domain::{Error, Transaction};
 use evidentsource_proto::{BatchSummary, CommandResponse, command_response};
 
 use crate::{
@@ -117,6 +117,8 @@ impl Store {
         let mut id_unused_at: Option<u64> = None;
         // The head a cancelled attempt returned, saving a re-read.
         let mut known_head: Option<HeadItem> = None;
+        // The index's watermark read with the head (conditions only).
+        let mut watermark = 0;
         // The last commit round trip: the least time an attempt needs.
         let mut round_trip = Duration::ZERO;
         let busy = || {
@@ -125,27 +127,67 @@ impl Store {
 
         for attempt in 1..=self.config.max_attempts {
             let head = match known_head.take() {
+                // Same incarnation: the watermark read before still holds.
                 Some(head) => head,
                 None => {
                     cost.read_round_trips += 1;
                     let read = tokio::time::Instant::now();
-                    let head = self.active_head(name).await?;
+                    let head = if tx.conditions.is_empty() {
+                        self.active_head(name).await?
+                    } else {
+                        // The index's watermark comes in the same query.
+                        let at = self
+                            .head_and_watermark(name)
+                            .await?
+                            .filter(|at| at.head.is_active())
+                            .ok_or_else(|| Error::not_found(name))?;
+                        watermark = at.watermark;
+                        at.head
+                    };
                     // Until a commit is measured, a read is the estimate.
                     round_trip = round_trip.max(read.elapsed());
                     head
                 }
             };
 
-            if let (Some(id), None) = (&tx.transaction_id, id_unused_at) {
-                cost.read_round_trips += 1;
-                if let Some(summary) = self.read_tx_record(&head, id, &fingerprint).await? {
+            // The transaction id's record and the conditions are read at
+            // once: both depend only on the head.
+            let id_to_check = match (&tx.transaction_id, id_unused_at) {
+                (Some(id), None) => Some(id),
+                _ => None,
+            };
+            let mut evaluation_cost = CommitPlanSummary::default();
+            let (recorded, evaluation) = tokio::join!(
+                async {
+                    match id_to_check {
+                        Some(id) => self.read_tx_record(&head, id, &fingerprint).await,
+                        None => Ok(None),
+                    }
+                },
+                async {
+                    if tx.conditions.is_empty() {
+                        return Ok(None);
+                    }
+                    // Boxed: the evaluation's state would make every
+                    // caller's future (and its stack in debug builds) large.
+                    Box::pin(self.evaluate(&head, watermark, &tx.conditions, &mut evaluation_cost))
+                        .await
+                        .map(Some)
+                }
+            );
+            // Side by side, they take the longer one's round trips.
+            cost.read_round_trips += evaluation_cost
+                .read_round_trips
+                .max(u32::from(id_to_check.is_some()));
+            if id_to_check.is_some() {
+                if let Some(summary) = recorded? {
                     return Ok(CommitOutcome::IdCommittedBefore { summary, cost });
                 }
                 id_unused_at = Some(head.revision);
             }
 
-            if !tx.conditions.is_empty() {
-                match self.evaluate(&head, &tx.conditions, &mut cost).await? {
+            if let Some(evaluation) = evaluation? {
+                match evaluation {
                     Evaluation::Stale => {
                         self.pause(backoff(attempt), round_trip, busy).await?;
                         continue;

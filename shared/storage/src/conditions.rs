@@ -1,10 +1,20 @@
-//! Append conditions, evaluated against this process's condition index
-//! (`crate::facts`): folding in the chunks committed since it last looked,
-//! and its own commits as they succeed.
+//! Append conditions, decided exactly at the basis without reading the
+//! history (docs/storage.md, "Evaluating conditions"): the index below
+//! the watermark read with the head, the chunks above it, and this
+//! process's window of recent facts (`crate::facts`) to save reading
+//! those chunks again.
 
-use evidentsource_domain::{AppendCondition, ConditionCheck, OwnedFacts, Transaction, evaluate};
+use evidentsource_domain::{AppendCondition, Bound, ConditionCheck};
+use futures::future::try_join_all;
 
-use crate::{Store, StoreError, facts::MAX_TRIPLES, head::HeadItem, plan::CommitPlanSummary};
+use crate::{
+    Store, StoreError,
+    facts::{CATCH_UP_EVENTS, TRIPLES_PER_DATABASE},
+    head::HeadItem,
+    index::{eval::stored_facts, read::IndexedHead},
+    plan::CommitPlanSummary,
+    read::Start,
+};
 
 pub(crate) enum Evaluation {
     Checked(ConditionCheck),
@@ -14,57 +24,128 @@ pub(crate) enum Evaluation {
 }
 
 impl Store {
-    /// Evaluates conditions as of the head's revision, reading only the
-    /// chunks this process has not folded into its condition index yet.
+    /// Evaluates conditions as of the head's revision. `watermark` is the
+    /// index's, read with or before this head (never after: the index is
+    /// read after it, see `index::eval`).
     pub(crate) async fn evaluate(
         &self,
         head: &HeadItem,
+        watermark: u64,
         conditions: &[AppendCondition],
         cost: &mut CommitPlanSummary,
     ) -> Result<Evaluation, StoreError> {
+        let basis = head.revision;
         let entry = self.facts.entry(&head.name, &head.incarnation);
-        let mut facts = entry.lock().await;
-        if facts.scanned_to > head.revision {
+        let mut window = entry.lock().await;
+        if window.scanned_to > basis {
             return Ok(Evaluation::Stale);
         }
-        if facts.scanned_to < head.revision {
-            let from = facts.scanned_to + 1;
-            let (chunks, round_trips) = self.query_chunks(head, from, head.revision).await?;
+        // Any watermark this process read for the incarnation holds: the
+        // index only grows.
+        let indexed = watermark.max(window.watermark).min(basis);
+        window.watermark = window.watermark.max(indexed);
+        let useful = if window.is_complete() {
+            basis - window.scanned_to <= CATCH_UP_EVENTS
+        } else {
+            window.base <= indexed && indexed <= window.scanned_to
+        };
+        if !useful {
+            // Whatever it held, the index has it now: start past it.
+            window.reset(indexed);
+        }
+
+        // The window, then the chunks past it up to the basis.
+        let mut highest = window.check(conditions).highest;
+        if window.scanned_to < basis {
+            let from = window.scanned_to + 1;
+            let mut kept = true;
+            let round_trips = self
+                .scan_chunks(head, from, basis, Start::Chunk, |first, events| {
+                    for (i, event) in events.iter().enumerate() {
+                        let revision = first + i as u64;
+                        if !(from..=basis).contains(&revision) {
+                            continue;
+                        }
+                        let facts = stored_facts(revision, event)?;
+                        for (h, c) in highest.iter_mut().zip(conditions) {
+                            if c.selector.matches(&facts.as_facts()) {
+                                *h = revision;
+                            }
+                        }
+                        kept = kept && window.add(facts, revision);
+                    }
+                    Ok(())
+                })
+                .await?;
             cost.read_round_trips += round_trips;
-            for (first, events) in chunks {
-                for (i, event) in events.iter().enumerate() {
-                    let f = OwnedFacts::of(event).ok_or_else(|| {
-                        StoreError::Fault(format!(
-                            "stored event {} has no stream",
-                            first + i as u64
-                        ))
-                    })?;
-                    facts.add(f, first + i as u64);
-                }
+            if kept {
+                window.scanned_to = basis;
+            } else {
+                window.reset(basis);
             }
-            facts.scanned_to = head.revision;
         }
-        let check = evaluate(
-            conditions,
-            facts.highest.iter().map(|(f, r)| (*r, f.as_facts())),
-        );
-        if facts.highest.len() > MAX_TRIPLES {
-            drop(facts);
-            self.facts.forget(&head.name, &head.incarnation);
+        let complete = window.is_complete();
+        if !complete || window.len() > TRIPLES_PER_DATABASE / 2 {
+            window.start_at(indexed);
         }
-        Ok(Evaluation::Checked(check))
+        drop(window);
+        if complete {
+            return Ok(Evaluation::Checked(ConditionCheck { highest }));
+        }
+
+        // Below the watermark: the index, for the conditions the window
+        // and the chunks did not decide.
+        let at = IndexedHead {
+            head: head.clone(),
+            watermark: indexed,
+        };
+        let (mut lookups, mut looked_up) = (Vec::new(), Vec::new());
+        for (i, (c, h)) in conditions.iter().zip(&highest).enumerate() {
+            if *h > indexed {
+                continue;
+            }
+            let floor = match c.bound {
+                // Passes whatever lies at or below r.
+                Bound::Max(r) => r + 1,
+                Bound::Min(_) | Bound::Range { .. } => 1,
+            }
+            .max(h + 1);
+            lookups.push(self.highest_indexed(&at, &c.selector, floor, indexed));
+            looked_up.push(i);
+        }
+        if !lookups.is_empty() {
+            cost.read_round_trips += 1;
+        }
+        for (i, found) in looked_up.into_iter().zip(try_join_all(lookups).await?) {
+            if let Some(found) = found {
+                highest[i] = highest[i].max(found);
+            }
+        }
+        Ok(Evaluation::Checked(ConditionCheck { highest }))
     }
 
-    /// Keeps the condition index warm with our own commit, if nothing else
-    /// got in between.
-    pub(crate) async fn fold_in_own_events(&self, head: &HeadItem, tx: &Transaction, basis: u64) {
+    /// Keeps the window warm with our own commit, if nothing else got in
+    /// between.
+    pub(crate) async fn fold_in_own_events(
+        &self,
+        head: &HeadItem,
+        tx: &evidentsource_domain::Transaction,
+        basis: u64,
+    ) {
         let entry = self.facts.entry(&head.name, &head.incarnation);
-        let mut facts = entry.lock().await;
-        if facts.scanned_to == basis {
-            for (i, f) in tx.facts.iter().enumerate() {
-                facts.add(f.clone(), basis + 1 + i as u64);
-            }
-            facts.scanned_to = basis + tx.events.len() as u64;
+        let mut window = entry.lock().await;
+        if window.scanned_to != basis {
+            return;
+        }
+        let revision = basis + tx.events.len() as u64;
+        let mut kept = true;
+        for (i, f) in tx.facts.iter().enumerate() {
+            kept = kept && window.add(f.clone(), basis + 1 + i as u64);
+        }
+        if kept {
+            window.scanned_to = revision;
+        } else {
+            window.reset(revision);
         }
     }
 }

@@ -1,36 +1,124 @@
-//! A per-process cache of each database's condition index: for every
-//! distinct (stream, subject, type) seen, the highest revision it reached.
-//! That table decides every append condition exactly (see the domain crate's
-//! property test), and it only grows by appending: a warm function reads just
-//! the chunks committed since it last looked, not the whole history.
+//! A per-process accelerator for append conditions: for a window of each
+//! database's recent revisions, every distinct (stream, subject, type)
+//! seen there with the highest revision it reached. Evaluated with
+//! `domain::evaluate`, that table gives each condition's highest match in
+//! the window exactly (the domain crate's property test).
+//!
+//! It only saves reads; nothing depends on it (`crate::conditions`):
+//! - the window is `(base, scanned_to]`; a warm function reads just the
+//!   chunks committed since `scanned_to`, and folds its own commits in;
+//! - above the index's watermark it spares reading the indexer's lag
+//!   again; `base` 0 (the window is the whole history) spares the index
+//!   reads too, while the history has few distinct triples;
+//! - memory is bounded whatever the history: at most
+//!   [`TRIPLES_PER_DATABASE`] per database and about [`TRIPLES_IN_ALL`]
+//!   in the process; a window that would grow past that is emptied.
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
-use evidentsource_domain::OwnedFacts;
+use evidentsource_domain::{AppendCondition, ConditionCheck, OwnedFacts, evaluate};
 
-/// Databases kept; beyond this an arbitrary entry is dropped (it is rebuilt
-/// from the table when needed).
+/// Databases kept; beyond this an arbitrary entry is dropped.
 const MAX_DATABASES: usize = 256;
-/// Distinct triples kept per database; beyond this the entry is dropped
-/// after use and every evaluation reads the chunks it needs.
-pub(crate) const MAX_TRIPLES: usize = 200_000;
+/// Distinct triples kept per database.
+pub(crate) const TRIPLES_PER_DATABASE: usize = 20_000;
+/// Distinct triples kept in the process, over every database (about
+/// 200 bytes each: some 20 MB); past it, other databases' entries go.
+pub(crate) const TRIPLES_IN_ALL: usize = 100_000;
+/// A whole-history window that fell this far behind is not brought up to
+/// date: the index answers instead.
+pub(crate) const CATCH_UP_EVENTS: u64 = 5_000;
 
-#[derive(Debug, Default)]
+/// One incarnation's window.
+#[derive(Debug)]
 pub(crate) struct DatabaseFacts {
-    /// Every chunk with revisions ≤ this has been folded in.
+    /// The window's start (exclusive): 0 when it is the whole history.
+    pub base: u64,
+    /// Every revision in `(base, scanned_to]` has been folded in.
     pub scanned_to: u64,
-    pub highest: HashMap<OwnedFacts, u64>,
+    /// The highest watermark this process has read for the incarnation
+    /// (the index is complete up to it).
+    pub watermark: u64,
+    highest: HashMap<OwnedFacts, u64>,
+    /// The process's count of triples, shared by every entry.
+    total: Arc<AtomicUsize>,
 }
 
 impl DatabaseFacts {
-    pub fn add(&mut self, facts: OwnedFacts, revision: u64) {
-        let entry = self.highest.entry(facts).or_insert(revision);
-        if *entry < revision {
-            *entry = revision;
+    fn new(total: Arc<AtomicUsize>) -> Self {
+        DatabaseFacts {
+            base: 0,
+            scanned_to: 0,
+            watermark: 0,
+            highest: HashMap::new(),
+            total,
         }
+    }
+
+    /// Whether the window is the whole history.
+    pub fn is_complete(&self) -> bool {
+        self.base == 0
+    }
+
+    pub fn len(&self) -> usize {
+        self.highest.len()
+    }
+
+    /// Folds in one event; `false` (and nothing folded) when the window is
+    /// full.
+    pub fn add(&mut self, facts: OwnedFacts, revision: u64) -> bool {
+        if let Some(highest) = self.highest.get_mut(&facts) {
+            *highest = (*highest).max(revision);
+            return true;
+        }
+        if self.highest.len() >= TRIPLES_PER_DATABASE {
+            return false;
+        }
+        self.highest.insert(facts, revision);
+        self.total.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// An empty window starting at `at`.
+    pub fn reset(&mut self, at: u64) {
+        self.total.fetch_sub(self.highest.len(), Ordering::Relaxed);
+        self.highest.clear();
+        self.base = at;
+        self.scanned_to = at;
+    }
+
+    /// Moves the window's start up to `revision` (the index answers below
+    /// it): a triple whose highest revision is at or below it has no event
+    /// left in the window.
+    pub fn start_at(&mut self, revision: u64) {
+        if revision <= self.base {
+            return;
+        }
+        let before = self.highest.len();
+        self.highest.retain(|_, r| *r > revision);
+        self.total
+            .fetch_sub(before - self.highest.len(), Ordering::Relaxed);
+        self.base = revision.min(self.scanned_to);
+    }
+
+    /// Each condition's highest match in the window (0: none).
+    pub fn check(&self, conditions: &[AppendCondition]) -> ConditionCheck {
+        evaluate(
+            conditions,
+            self.highest.iter().map(|(f, r)| (*r, f.as_facts())),
+        )
+    }
+}
+
+impl Drop for DatabaseFacts {
+    fn drop(&mut self) {
+        self.total.fetch_sub(self.highest.len(), Ordering::Relaxed);
     }
 }
 
@@ -39,25 +127,43 @@ type Key = (String, String);
 #[derive(Debug, Default)]
 pub(crate) struct FactsCache {
     entries: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<DatabaseFacts>>>>,
+    total: Arc<AtomicUsize>,
 }
 
 impl FactsCache {
-    /// The entry of one incarnation of a database (created empty).
+    /// The entry of one incarnation of a database (created empty), making
+    /// room first: past [`MAX_DATABASES`] entries or [`TRIPLES_IN_ALL`]
+    /// triples, others are dropped (an entry in use is freed when its
+    /// user is done).
     pub fn entry(&self, name: &str, incarnation: &str) -> Arc<tokio::sync::Mutex<DatabaseFacts>> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let key = (name.to_owned(), incarnation.to_owned());
-        if !entries.contains_key(&key)
-            && entries.len() >= MAX_DATABASES
-            && let Some(victim) = entries.keys().next().cloned()
-        {
+        let others: Vec<Key> = entries.keys().filter(|k| **k != key).cloned().collect();
+        for victim in others {
+            let full = entries.len() >= MAX_DATABASES && !entries.contains_key(&key);
+            if !full && self.triples() <= TRIPLES_IN_ALL {
+                break;
+            }
             entries.remove(&victim);
         }
-        entries.entry(key).or_default().clone()
+        entries
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Mutex::new(DatabaseFacts::new(
+                    self.total.clone(),
+                )))
+            })
+            .clone()
     }
 
     pub fn forget(&self, name: &str, incarnation: &str) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.remove(&(name.to_owned(), incarnation.to_owned()));
+    }
+
+    /// Triples held in the process.
+    pub fn triples(&self) -> usize {
+        self.total.load(Ordering::Relaxed)
     }
 }
 
@@ -75,10 +181,14 @@ mod tests {
         }
     }
 
+    fn window() -> DatabaseFacts {
+        DatabaseFacts::new(Arc::default())
+    }
+
     /// Each distinct (stream, subject, type) keeps the highest revision it
     /// reached, whatever order the revisions are folded in.
     #[test]
-    fn the_index_keeps_each_triples_highest_revision() {
+    fn the_window_keeps_each_triples_highest_revision() {
         let a = facts("orders", Some("o-1"), "placed");
         let a_other_subject = facts("orders", Some("o-2"), "placed");
         let a_no_subject = facts("orders", None, "placed");
@@ -101,17 +211,57 @@ mod tests {
             ),
             (vec![], vec![]),
         ] {
-            let mut index = DatabaseFacts::default();
+            let mut index = window();
             for (f, revision) in &folded {
-                index.add(f.clone(), *revision);
+                assert!(index.add(f.clone(), *revision));
             }
             let expected: HashMap<OwnedFacts, u64> = expected.into_iter().collect();
             assert_eq!(index.highest, expected, "{folded:?}");
+            assert_eq!(index.total.load(Ordering::Relaxed), expected.len());
         }
     }
 
+    /// Moving the start drops exactly the triples with nothing left in the
+    /// window; a full window refuses new triples but still raises known
+    /// ones; the process count follows every change, and a dropped window
+    /// gives its triples back.
+    #[test]
+    fn starting_later_resetting_and_the_bound() {
+        let total = Arc::new(AtomicUsize::new(0));
+        let mut w = DatabaseFacts::new(total.clone());
+        let (a, b, c) = (
+            facts("s", Some("a"), "t"),
+            facts("s", Some("b"), "t"),
+            facts("s", Some("c"), "t"),
+        );
+        for (f, r) in [(a.clone(), 2), (b.clone(), 5), (c.clone(), 9)] {
+            w.add(f, r);
+        }
+        w.scanned_to = 9;
+        for (start, kept, base) in [(1, 3, 1), (5, 1, 5), (3, 1, 5), (12, 0, 9)] {
+            w.start_at(start);
+            assert_eq!((w.len(), w.base), (kept, base), "start at {start}");
+            assert_eq!(total.load(Ordering::Relaxed), kept, "start at {start}");
+        }
+        w.add(a.clone(), 10);
+        w.reset(20);
+        assert_eq!((w.len(), w.base, w.scanned_to), (0, 20, 20));
+        assert_eq!(total.load(Ordering::Relaxed), 0);
+
+        for i in 0..TRIPLES_PER_DATABASE {
+            assert!(w.add(facts("s", Some(&i.to_string()), "t"), 21));
+        }
+        assert!(!w.add(facts("s", Some("one more"), "t"), 22));
+        assert!(w.add(facts("s", Some("7"), "t"), 23), "a known triple");
+        assert_eq!(w.highest[&facts("s", Some("7"), "t")], 23);
+        assert_eq!(total.load(Ordering::Relaxed), TRIPLES_PER_DATABASE);
+        drop(w);
+        assert_eq!(total.load(Ordering::Relaxed), 0);
+    }
+
     /// One entry per (database, incarnation): shared while kept, fresh after
-    /// `forget`, and never more than MAX_DATABASES of them.
+    /// `forget`, never more than MAX_DATABASES of them, and other entries
+    /// dropped while the process holds more than TRIPLES_IN_ALL triples.
     #[test]
     fn entries_by_database_and_incarnation() {
         let cache = FactsCache::default();
@@ -144,19 +294,21 @@ mod tests {
             assert!(entries.len() <= MAX_DATABASES, "{i}: {}", entries.len());
             assert!(entries.contains_key(&(name, "00aa".to_owned())), "{i}");
         }
-        // Asking again for a kept entry, at the bound, evicts nothing and
-        // returns it as it was.
-        let keys = |cache: &FactsCache| {
-            let mut keys: Vec<Key> = cache.entries.lock().unwrap().keys().cloned().collect();
-            keys.sort();
-            keys
-        };
-        let before = keys(&cache);
-        for (name, incarnation) in before.clone() {
-            let kept = cache.entries.lock().unwrap()[&(name.clone(), incarnation.clone())].clone();
-            let entry = cache.entry(&name, &incarnation);
-            assert!(Arc::ptr_eq(&entry, &kept), "{name}");
-            assert_eq!(keys(&cache), before, "{name}");
+
+        // Six databases of TRIPLES_PER_DATABASE each: past TRIPLES_IN_ALL,
+        // asking for an entry drops others until the process is under it.
+        let cache = FactsCache::default();
+        for d in 0..6 {
+            let entry = cache.entry(&format!("db{d}"), "00aa");
+            let mut w = entry.try_lock().unwrap();
+            for i in 0..TRIPLES_PER_DATABASE {
+                w.add(facts("s", Some(&i.to_string()), "t"), 1);
+            }
         }
+        assert!(cache.triples() > TRIPLES_IN_ALL);
+        let kept = cache.entry("db5", "00aa");
+        assert!(cache.triples() <= TRIPLES_IN_ALL, "{}", cache.triples());
+        assert!(cache.entries.lock().unwrap().len() >= 2);
+        assert_eq!(kept.try_lock().unwrap().len(), TRIPLES_PER_DATABASE);
     }
 }

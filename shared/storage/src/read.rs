@@ -106,36 +106,63 @@ impl Store {
         from: u64,
         to: u64,
     ) -> Result<(Vec<(u64, Vec<CloudEvent>)>, u32), StoreError> {
+        let mut chunks = Vec::new();
+        let round_trips = self
+            .scan_chunks(head, from, to, Start::Within, |first, events| {
+                chunks.push((first, events));
+                Ok(())
+            })
+            .await?;
+        Ok((chunks, round_trips))
+    }
+
+    /// Visits the chunks holding revisions `from..=to` in order, one query
+    /// page (≤ 1 MB) in memory at a time, whatever the range's length;
+    /// returns the query round trips. `Start::Chunk` saves a round trip
+    /// when a chunk is known to start at `from` (a watermark or a head
+    /// revision plus one: both end chunks).
+    pub(crate) async fn scan_chunks(
+        &self,
+        head: &HeadItem,
+        from: u64,
+        to: u64,
+        start: Start,
+        mut visit: impl FnMut(u64, Vec<CloudEvent>) -> Result<(), StoreError>,
+    ) -> Result<u32, StoreError> {
         let pk = keys::events_pk(&head.name, &head.incarnation);
         let mut round_trips = 0;
-        // The chunk holding `from` starts at or before it.
-        let first = self
-            .in_time(
-                "Query (first chunk)",
-                self.client
-                    .query()
-                    .table_name(&self.config.table_name)
-                    .key_condition_expression("pk = :pk AND sk <= :from")
-                    .expression_attribute_values(":pk", s(&pk))
-                    .expression_attribute_values(":from", s(&keys::chunk_sk(from)))
-                    .scan_index_forward(false)
-                    .limit(1)
-                    .projection_expression(attribute::SK)
-                    .consistent_read(true)
-                    .send(),
-            )
-            .await?
-            .map_err(|e| classify("Query (first chunk)", e))?;
-        round_trips += 1;
-        let start = first
-            .items()
-            .first()
-            .and_then(|i| i.get(attribute::SK))
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .unwrap_or_else(|| keys::chunk_sk(from));
+        let start = match start {
+            Start::Chunk => keys::chunk_sk(from),
+            Start::Within => {
+                // The chunk holding `from` starts at or before it.
+                let first = self
+                    .in_time(
+                        "Query (first chunk)",
+                        self.client
+                            .query()
+                            .table_name(&self.config.table_name)
+                            .key_condition_expression("pk = :pk AND sk <= :from")
+                            .expression_attribute_values(":pk", s(&pk))
+                            .expression_attribute_values(":from", s(&keys::chunk_sk(from)))
+                            .scan_index_forward(false)
+                            .limit(1)
+                            .projection_expression(attribute::SK)
+                            .consistent_read(true)
+                            .send(),
+                    )
+                    .await?
+                    .map_err(|e| classify("Query (first chunk)", e))?;
+                round_trips += 1;
+                first
+                    .items()
+                    .first()
+                    .and_then(|i| i.get(attribute::SK))
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_else(|| keys::chunk_sk(from))
+            }
+        };
 
-        let mut chunks = Vec::new();
         let mut exclusive_start = None;
         loop {
             let page = self
@@ -167,13 +194,22 @@ impl Store {
                 };
                 let events = chunk::unpack(payload, count)
                     .map_err(|e| StoreError::Fault(format!("chunk {sk} of {pk}: {e}")))?;
-                chunks.push((first, events));
+                visit(first, events)?;
             }
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => exclusive_start = Some(key),
                 _ => break,
             }
         }
-        Ok((chunks, round_trips))
+        Ok(round_trips)
     }
+}
+
+/// Where a chunk scan's first revision lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// A chunk starts exactly there.
+    Chunk,
+    /// Anywhere: the chunk holding it is looked up first.
+    Within,
 }

@@ -10,32 +10,30 @@
 //! are bounded by the basis, so a commit made meanwhile is never counted;
 //! a commit conditioned on the basis fails if one was made.
 
-use evidentsource_domain::{AppendCondition, ConditionCheck, OwnedFacts, Selector};
+use evidentsource_domain::{OwnedFacts, Selector};
+use evidentsource_proto::cloudevents::CloudEvent;
 use evidentsource_table_schema::index as index_keys;
+use futures::future::try_join_all;
 
 use super::{
     plan::{Dimension, Range, cover},
     read::{Bounds, IndexedHead, piece_events},
 };
-use crate::{Store, StoreError, attr::get_s, attribute};
+use crate::{Store, StoreError, attr::get_s, attribute, head::HeadItem, read::Start};
+
+/// A window of at most this many events is read from the chunks rather
+/// than through a subject prefix's postings: those are ordered by subject,
+/// not revision, so the postings cost what the prefix matches over all of
+/// history, while the usual DCB condition, `Max(selector, as_of)`, asks
+/// about a recent window only.
+pub const WINDOW_SCAN_EVENTS: u64 = 20_000;
+
+/// Index ranges read at once for one evaluation.
+const RANGES_IN_FLIGHT: usize = 16;
 
 impl Store {
-    /// Each condition's highest matching revision at the head's revision,
-    /// from the index and the chunks past its watermark.
-    pub async fn evaluate_indexed(
-        &self,
-        at: &IndexedHead,
-        conditions: &[AppendCondition],
-    ) -> Result<ConditionCheck, StoreError> {
-        let mut highest = Vec::with_capacity(conditions.len());
-        for c in conditions {
-            highest.push(self.highest_matching(at, &c.selector).await?.unwrap_or(0));
-        }
-        Ok(ConditionCheck { highest })
-    }
-
     /// The highest revision at or below the head's of an event matching
-    /// `selector`.
+    /// `selector`: the chunks past the watermark, then the index.
     pub async fn highest_matching(
         &self,
         at: &IndexedHead,
@@ -43,37 +41,79 @@ impl Store {
     ) -> Result<Option<u64>, StoreError> {
         let basis = at.head.revision;
         let indexed = at.watermark.min(basis);
-        // Past the watermark: the chunks (at most the indexer's lag).
         if basis > indexed {
-            let (chunks, _) = self.query_chunks(&at.head, indexed + 1, basis).await?;
-            let mut found = None;
-            for (first, events) in chunks {
-                for (i, event) in events.iter().enumerate() {
-                    let revision = first + i as u64;
-                    if revision <= indexed || revision > basis {
-                        continue;
-                    }
-                    let facts = OwnedFacts::of(event).ok_or_else(|| {
-                        StoreError::Fault(format!("stored event {revision} has no stream"))
-                    })?;
-                    if selector.matches(&facts.as_facts()) {
-                        found = Some(revision);
-                    }
-                }
-            }
+            let found = self
+                .highest_in_chunks(&at.head, selector, indexed + 1, basis, Start::Chunk)
+                .await?;
             if found.is_some() {
                 return Ok(found);
             }
         }
-        if indexed == 0 {
+        self.highest_indexed(at, selector, 1, indexed).await
+    }
+
+    /// The highest revision in `floor..=top` of an event matching
+    /// `selector`, from the index (`top` at or below the watermark the
+    /// caller read before calling). `None`: none in that window (there may
+    /// be one below `floor`).
+    pub(crate) async fn highest_indexed(
+        &self,
+        at: &IndexedHead,
+        selector: &Selector,
+        floor: u64,
+        top: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let floor = floor.max(1);
+        if top < floor {
             return Ok(None);
         }
+        let ranges = cover(selector);
+        let prefixed_subject = ranges
+            .iter()
+            .any(|r| matches!(r, Range::StartsWith(Dimension::Subject, _)));
+        if prefixed_subject && top - floor < WINDOW_SCAN_EVENTS {
+            return self
+                .highest_in_chunks(&at.head, selector, floor, top, Start::Within)
+                .await;
+        }
         let mut best = None;
-        for range in cover(selector) {
-            let found = self.highest_in_range(at, &range, selector, indexed).await?;
-            best = best.max(found);
+        for group in ranges.chunks(RANGES_IN_FLIGHT) {
+            let mut lookups = Vec::with_capacity(group.len());
+            for range in group {
+                lookups.push(self.highest_in_range(at, range, selector, floor, top));
+            }
+            for found in try_join_all(lookups).await? {
+                best = best.max(found);
+            }
         }
         Ok(best)
+    }
+
+    /// The highest revision in `from..=to` of an event matching `selector`,
+    /// from the chunks, a page at a time.
+    pub(crate) async fn highest_in_chunks(
+        &self,
+        head: &HeadItem,
+        selector: &Selector,
+        from: u64,
+        to: u64,
+        start: Start,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut found = None;
+        self.scan_chunks(head, from, to, start, |first, events| {
+            for (i, event) in events.iter().enumerate() {
+                let revision = first + i as u64;
+                if !(from..=to).contains(&revision) {
+                    continue;
+                }
+                if selector.matches(&stored_facts(revision, event)?.as_facts()) {
+                    found = Some(revision);
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(found)
     }
 
     /// The highest matching revision at or below `top` (a chunk boundary
@@ -83,6 +123,7 @@ impl Store {
         at: &IndexedHead,
         range: &Range,
         selector: &Selector,
+        floor: u64,
         top: u64,
     ) -> Result<Option<u64>, StoreError> {
         let (name, inc) = (&at.head.name, &at.head.incarnation);
@@ -96,7 +137,8 @@ impl Store {
                     Dimension::Stream => index_keys::stream_pk(name, inc),
                 };
                 let key = index_keys::value_key(value).key;
-                self.highest_of_value(at, &pk, &key, selector, top).await
+                self.highest_of_value(at, &pk, &key, selector, floor, top)
+                    .await
             }
             Range::StartsWith(Dimension::Subject, prefix) => {
                 let (prefix, _) = index_keys::prefix_key(prefix);
@@ -110,7 +152,7 @@ impl Store {
                             .await?;
                         for item in page.items() {
                             for e in piece_events(item)? {
-                                if e.revision <= top
+                                if (floor..=top).contains(&e.revision)
                                     && best.is_none_or(|b| e.revision > b)
                                     && self.is_match(at, selector, &e).await?
                                 {
@@ -148,7 +190,7 @@ impl Store {
                     for item in page.items() {
                         let key = get_s(item, attribute::SK)?;
                         let found = self
-                            .highest_of_value(at, &postings, &key, selector, top)
+                            .highest_of_value(at, &postings, &key, selector, floor, top)
                             .await?;
                         best = best.max(found);
                     }
@@ -162,13 +204,15 @@ impl Store {
         }
     }
 
-    /// One value's postings, newest first, until the first match.
+    /// One value's postings, newest first, until the first match or the
+    /// first piece that starts below `floor`.
     async fn highest_of_value(
         &self,
         at: &IndexedHead,
         pk: &str,
         key: &str,
         selector: &Selector,
+        floor: u64,
         top: u64,
     ) -> Result<Option<u64>, StoreError> {
         let (low, high) = index_keys::posting_range(key, 0, top);
@@ -181,11 +225,19 @@ impl Store {
                 // Pieces of one value never overlap: the first piece with a
                 // match holds the highest one.
                 let mut events = piece_events(item)?;
+                let starts_below_floor = events.first().is_some_and(|e| e.revision < floor);
                 events.reverse();
                 for e in events {
+                    if e.revision < floor {
+                        return Ok(None);
+                    }
                     if e.revision <= top && self.is_match(at, selector, &e).await? {
                         return Ok(Some(e.revision));
                     }
+                }
+                // Older pieces hold only older events.
+                if starts_below_floor {
+                    return Ok(None);
                 }
             }
             match page.last_evaluated_key {
@@ -194,4 +246,10 @@ impl Store {
             }
         }
     }
+}
+
+/// The facts conditions look at, of a stored event.
+pub(crate) fn stored_facts(revision: u64, event: &CloudEvent) -> Result<OwnedFacts, StoreError> {
+    OwnedFacts::of(event)
+        .ok_or_else(|| StoreError::Fault(format!("stored event {revision} has no stream")))
 }

@@ -1,5 +1,7 @@
 #![allow(dead_code)]
 
+pub mod history;
+
 use std::sync::{
     Arc,
     atomic::{AtomicUsize, Ordering},
@@ -149,6 +151,10 @@ impl Rng {
         Rng(seed.bytes().fold(0x9E37_79B9_7F4A_7C15, |h, b| {
             (h ^ b as u64).wrapping_mul(0x100_0000_01B3)
         }) | 1)
+    }
+
+    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
     }
 
     pub fn next(&mut self) -> u64 {
