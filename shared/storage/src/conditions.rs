@@ -45,7 +45,9 @@ impl Store {
         let indexed = watermark.max(window.watermark).min(basis);
         window.watermark = window.watermark.max(indexed);
         let useful = if window.is_complete() {
-            basis - window.scanned_to <= CATCH_UP_EVENTS
+            // Never a history read: a new window starts at the watermark.
+            (window.scanned_to > 0 || indexed == 0)
+                && basis - window.scanned_to <= CATCH_UP_EVENTS
         } else {
             window.base <= indexed && indexed <= window.scanned_to
         };
@@ -54,6 +56,9 @@ impl Store {
             window.reset(indexed);
         }
 
+        // The window and the chunks read next hold every event in
+        // `(covered, basis]`; the index answers for what lies at or below.
+        let covered = window.base;
         // The window, then the chunks past it up to the basis.
         let mut highest = window.check(conditions).highest;
         if window.scanned_to < basis {
@@ -84,42 +89,35 @@ impl Store {
                 window.reset(basis);
             }
         }
-        let complete = window.is_complete();
-        if !complete || window.len() > TRIPLES_PER_DATABASE / 2 {
+        if !window.is_complete() || window.len() > TRIPLES_PER_DATABASE / 2 {
             window.start_at(indexed);
         }
         drop(window);
-        if complete {
-            return Ok(Evaluation::Checked(ConditionCheck { highest }));
-        }
 
-        // Below the watermark: the index, for the conditions the window
-        // and the chunks did not decide.
+        // At or below `covered`: the index, for the conditions nothing
+        // above matched (a match above is the highest).
         let at = IndexedHead {
             head: head.clone(),
             watermark: indexed,
         };
         let (mut lookups, mut looked_up) = (Vec::new(), Vec::new());
-        for (i, (c, h)) in conditions.iter().zip(&highest).enumerate() {
-            if *h > indexed {
+        for (i, c) in conditions.iter().enumerate() {
+            if highest[i] > 0 || covered == 0 {
                 continue;
             }
             let floor = match c.bound {
                 // Passes whatever lies at or below r.
                 Bound::Max(r) => r + 1,
                 Bound::Min(_) | Bound::Range { .. } => 1,
-            }
-            .max(h + 1);
-            lookups.push(self.highest_indexed(&at, &c.selector, floor, indexed));
+            };
+            lookups.push(self.highest_indexed(&at, &c.selector, floor, covered));
             looked_up.push(i);
         }
         if !lookups.is_empty() {
             cost.read_round_trips += 1;
         }
         for (i, found) in looked_up.into_iter().zip(try_join_all(lookups).await?) {
-            if let Some(found) = found {
-                highest[i] = highest[i].max(found);
-            }
+            highest[i] = found.unwrap_or(0);
         }
         Ok(Evaluation::Checked(ConditionCheck { highest }))
     }

@@ -38,6 +38,12 @@ pub struct StoreConfig {
     /// are reclaimed: an indexer that read the head before the delete may
     /// still be writing some (docs/design/dcb-index.md §6).
     pub index_grace: Duration,
+    /// A condition about a window of at most this many events, with a
+    /// subject prefix in its selector, reads the window's chunks rather
+    /// than the prefix's postings: those are ordered by subject, so they
+    /// cost what the prefix matches over all of history, while the usual
+    /// DCB condition, `Max(selector, as_of)`, asks about a recent window.
+    pub window_scan_events: u64,
 }
 
 impl StoreConfig {
@@ -50,6 +56,7 @@ impl StoreConfig {
             reclaim_budget: Duration::from_secs(2),
             max_read_events: 1000,
             index_grace: Duration::from_secs(600),
+            window_scan_events: 20_000,
         }
     }
 }

@@ -172,3 +172,68 @@ async fn every_verdict_equals_the_model_whoever_decides_and_however_far_the_inde
         "both verdicts, through every kind of process: {seen:?}"
     );
 }
+
+/// Every event's own conditions at the edges, decided by a process that
+/// never saw the history: with subject `s{k}` last at revision k, `Max(k)`
+/// and `Min(k)` hold and `Max(k - 1)` and `Min(k + 1)` fail quoting k —
+/// through the index (revisions up to the watermark, the last one
+/// included), through the chunks past it, and for a subject prefix both
+/// through its postings and through the window's chunks.
+#[tokio::test]
+async fn the_index_decides_at_every_boundary() {
+    for window_scan_events in [0, 20_000] {
+        let setup = store_with(|c| c.window_scan_events = window_scan_events).await;
+        let name = new_db();
+        setup.create_database(&name).await.unwrap();
+        let subject = |k: u64| format!("s{k:02}");
+        let commit = |from: u64| {
+            let events = (from..from + 5)
+                .map(|k| event(&k.to_string(), "orders", Some(&subject(k)), "placed", 8))
+                .collect();
+            tx(&name, events, vec![], "")
+        };
+        for from in [1, 6, 11, 16] {
+            setup.transact(&commit(from)).await.unwrap();
+        }
+        setup
+            .index_database(name.as_str(), Duration::from_secs(30))
+            .await
+            .unwrap();
+        // Not indexed: 21..=25.
+        setup.transact(&commit(21)).await.unwrap();
+
+        for k in 1..=25u64 {
+            for selector in [
+                Selector::SubjectEquals(subject(k)),
+                Selector::And(vec![
+                    Selector::SubjectStartsWith(subject(k)),
+                    Selector::StreamEquals("orders".into()),
+                ]),
+            ] {
+                let c = |bound| AppendCondition {
+                    selector: selector.clone(),
+                    bound,
+                };
+                for (conditions, failing, bound) in [
+                    (vec![c(Bound::Max(k)), c(Bound::Max(k - 1))], 1, "Max"),
+                    (vec![c(Bound::Min(k)), c(Bound::Min(k + 1))], 1, "Min"),
+                    (
+                        vec![c(Bound::Range { min: k, max: k }), c(Bound::Max(0))],
+                        1,
+                        "Max",
+                    ),
+                ] {
+                    let cold = Store::new(setup.client().clone(), setup.config().clone());
+                    let proto = conditions.iter().map(AppendCondition::to_proto).collect();
+                    let t = tx(&name, vec![event("x", "other", None, "t", 8)], proto, "");
+                    let message = cold.transact(&t).await.unwrap_err().to_string();
+                    assert!(
+                        message.contains(&format!("conditions[{failing}] {bound}"))
+                            && message.contains(&format!("highest matching revision is {k}")),
+                        "window scan {window_scan_events}, {selector:?} at {k}: {message}"
+                    );
+                }
+            }
+        }
+    }
+}

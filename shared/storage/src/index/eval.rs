@@ -21,13 +21,6 @@ use super::{
 };
 use crate::{Store, StoreError, attr::get_s, attribute, head::HeadItem, read::Start};
 
-/// A window of at most this many events is read from the chunks rather
-/// than through a subject prefix's postings: those are ordered by subject,
-/// not revision, so the postings cost what the prefix matches over all of
-/// history, while the usual DCB condition, `Max(selector, as_of)`, asks
-/// about a recent window only.
-pub const WINDOW_SCAN_EVENTS: u64 = 20_000;
-
 /// Index ranges read at once for one evaluation.
 const RANGES_IN_FLIGHT: usize = 16;
 
@@ -71,7 +64,7 @@ impl Store {
         let prefixed_subject = ranges
             .iter()
             .any(|r| matches!(r, Range::StartsWith(Dimension::Subject, _)));
-        if prefixed_subject && top - floor < WINDOW_SCAN_EVENTS {
+        if prefixed_subject && top - floor < self.config.window_scan_events {
             return self
                 .highest_in_chunks(&at.head, selector, floor, top, Start::Within)
                 .await;
