@@ -3,6 +3,7 @@
 
 pub mod cold_start;
 pub mod compression;
+pub mod conditions;
 pub mod publisher;
 pub mod records;
 pub mod storage;

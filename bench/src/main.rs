@@ -1,8 +1,8 @@
-//! `evidentsource-bench [--quick] [--only throughput|compression|contention] [--micro FILE] [--out FILE]`
+//! `evidentsource-bench [--quick] [--only throughput|compression|contention|conditions] [--micro FILE] [--out FILE]`
 //!
 //! Starts its own moto and tansu, measures (publisher throughput against
 //! the raw-rdkafka limit and the Python peer, interleaved; publisher peak
-//! RSS; write cost; contention) and writes the report (default
+//! RSS; write cost; contention; conditions at scale) and writes the report (default
 //! `docs/PERFORMANCE.md`), with the micro-benchmark output of FILE (from
 //! `cargo bench --bench hot_paths`) included. `make bench` runs it all.
 //!
@@ -15,7 +15,7 @@ use std::{
 
 use evidentsource_bench::{
     cold_start::{self, ColdStart},
-    compression,
+    compression, conditions,
     publisher::{self, Throughput, median},
     records, storage,
 };
@@ -45,10 +45,12 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--only" => {
                 let section = it
                     .next()
-                    .ok_or("--only throughput|compression|contention")?;
-                if !["throughput", "compression", "contention"].contains(&section.as_str()) {
+                    .ok_or("--only throughput|compression|contention|conditions")?;
+                if !["throughput", "compression", "contention", "conditions"]
+                    .contains(&section.as_str())
+                {
                     return Err(format!(
-                        "--only {section:?}: throughput, compression or contention"
+                        "--only {section:?}: throughput, compression, contention or conditions"
                     ));
                 }
                 parsed.only = Some(section.clone());
@@ -85,7 +87,7 @@ async fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             eprintln!(
-                "evidentsource-bench: {e}\nusage: evidentsource-bench [--quick] [--only throughput|compression|contention] [--micro FILE] [--out FILE]"
+                "evidentsource-bench: {e}\nusage: evidentsource-bench [--quick] [--only throughput|compression|contention|conditions] [--micro FILE] [--out FILE]"
             );
             return ExitCode::from(2);
         }
@@ -158,6 +160,18 @@ async fn run(args: Args) -> Result<(), String> {
         return Ok(());
     }
 
+    // 1c. Conditions at scale (before the rest: the histories are large).
+    let conditions = match args.only.as_deref() {
+        None | Some("conditions") => conditions(&servers.dynamodb_endpoint, &args).await,
+        _ => Vec::new(),
+    };
+    if args.only.as_deref() == Some("conditions") {
+        let mut md = String::new();
+        conditions::render(&mut md, &conditions, condition_samples(&args));
+        println!("{md}");
+        return Ok(());
+    }
+
     // 2. Memory: a fresh process per measurement.
     let event_json = scratch.join("stream-10000.json");
     std::fs::write(&event_json, records::stream_event_json(10_000).to_string())
@@ -212,12 +226,36 @@ async fn run(args: Args) -> Result<(), String> {
         &rss,
         &costs,
         &contention,
+        &conditions,
         &starts,
         micro.as_deref(),
     );
     std::fs::write(&args.out, report).map_err(|e| format!("{}: {e}", args.out.display()))?;
     eprintln!("wrote {}", args.out.display());
     Ok(())
+}
+
+fn condition_samples(args: &Args) -> usize {
+    if args.quick { 10 } else { 50 }
+}
+
+async fn conditions(endpoint: &str, args: &Args) -> Vec<conditions::Scale> {
+    let sizes: &[u64] = if args.quick {
+        &[2_000, 20_000]
+    } else {
+        &[2_000, 100_000, 300_000]
+    };
+    let mut scales = Vec::new();
+    for shape in [
+        conditions::Shape::SubjectPerEvent,
+        conditions::Shape::HundredSubjects,
+    ] {
+        for &events in sizes {
+            scales
+                .push(conditions::measure(endpoint, shape, events, condition_samples(args)).await);
+        }
+    }
+    scales
 }
 
 async fn contention(endpoint: &str, args: &Args) -> Vec<storage::Contention> {
@@ -320,6 +358,7 @@ fn render(
     rss: &serde_json::Value,
     costs: &[storage::WriteCost],
     contention: &[storage::Contention],
+    conditions: &[conditions::Scale],
     starts: &[FunctionStarts],
     micro: Option<&str>,
 ) -> String {
@@ -393,6 +432,7 @@ Machines here are noisy: the ratios, measured side by side in one run, are the f
             verdict(ratio >= 0.8 && hot.failures == 0)
         );
     }
+    conditions::target_rows(&mut md, conditions, verdict);
     if !starts.is_empty() {
         let worst = starts
             .iter()
@@ -526,6 +566,10 @@ retries read nothing).\n",
         );
     }
 
+    if !conditions.is_empty() {
+        let _ = writeln!(md);
+        conditions::render(&mut md, conditions, condition_samples(args));
+    }
     let _ = writeln!(md, "\n## 5. Memory\n");
     let _ = writeln!(
         md,

@@ -46,8 +46,7 @@ impl Store {
         window.watermark = window.watermark.max(indexed);
         let useful = if window.is_complete() {
             // Never a history read: a new window starts at the watermark.
-            (window.scanned_to > 0 || indexed == 0)
-                && basis - window.scanned_to <= CATCH_UP_EVENTS
+            (window.scanned_to > 0 || indexed == 0) && basis - window.scanned_to <= CATCH_UP_EVENTS
         } else {
             window.base <= indexed && indexed <= window.scanned_to
         };
@@ -57,52 +56,17 @@ impl Store {
         }
 
         // The window and the chunks read next hold every event in
-        // `(covered, basis]`; the index answers for what lies at or below.
+        // `(covered, basis]`; the index answers for what lies at or below,
+        // for the conditions the window did not decide.
         let covered = window.base;
-        // The window, then the chunks past it up to the basis.
-        let mut highest = window.check(conditions).highest;
-        if window.scanned_to < basis {
-            let from = window.scanned_to + 1;
-            let mut kept = true;
-            let round_trips = self
-                .scan_chunks(head, from, basis, Start::Chunk, |first, events| {
-                    for (i, event) in events.iter().enumerate() {
-                        let revision = first + i as u64;
-                        if !(from..=basis).contains(&revision) {
-                            continue;
-                        }
-                        let facts = stored_facts(revision, event)?;
-                        for (h, c) in highest.iter_mut().zip(conditions) {
-                            if c.selector.matches(&facts.as_facts()) {
-                                *h = revision;
-                            }
-                        }
-                        kept = kept && window.add(facts, revision);
-                    }
-                    Ok(())
-                })
-                .await?;
-            cost.read_round_trips += round_trips;
-            if kept {
-                window.scanned_to = basis;
-            } else {
-                window.reset(basis);
-            }
-        }
-        if !window.is_complete() || window.len() > TRIPLES_PER_DATABASE / 2 {
-            window.start_at(indexed);
-        }
-        drop(window);
-
-        // At or below `covered`: the index, for the conditions nothing
-        // above matched (a match above is the highest).
+        let in_window = window.check(conditions).highest;
         let at = IndexedHead {
             head: head.clone(),
             watermark: indexed,
         };
         let (mut lookups, mut looked_up) = (Vec::new(), Vec::new());
         for (i, c) in conditions.iter().enumerate() {
-            if highest[i] > 0 || covered == 0 {
+            if in_window[i] > 0 || covered == 0 {
                 continue;
             }
             let floor = match c.bound {
@@ -116,8 +80,55 @@ impl Store {
         if !lookups.is_empty() {
             cost.read_round_trips += 1;
         }
-        for (i, found) in looked_up.into_iter().zip(try_join_all(lookups).await?) {
-            highest[i] = found.unwrap_or(0);
+        // The chunks past the window and the index, side by side: a match
+        // in the chunks makes its condition's index answer moot.
+        let past_window = async move {
+            let mut past = vec![0; conditions.len()];
+            let mut round_trips = 0;
+            if window.scanned_to < basis {
+                let from = window.scanned_to + 1;
+                let mut kept = true;
+                round_trips = self
+                    .scan_chunks(head, from, basis, Start::Chunk, |first, events| {
+                        for (i, event) in events.iter().enumerate() {
+                            let revision = first + i as u64;
+                            if !(from..=basis).contains(&revision) {
+                                continue;
+                            }
+                            let facts = stored_facts(revision, event)?;
+                            for (h, c) in past.iter_mut().zip(conditions) {
+                                if c.selector.matches(&facts.as_facts()) {
+                                    *h = revision;
+                                }
+                            }
+                            kept = kept && window.add(facts, revision);
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                if kept {
+                    window.scanned_to = basis;
+                } else {
+                    window.reset(basis);
+                }
+            }
+            if !window.is_complete() || window.len() > TRIPLES_PER_DATABASE / 2 {
+                window.start_at(indexed);
+            }
+            Ok::<_, StoreError>((past, round_trips))
+        };
+        let (past_window, indexed_answers) = tokio::join!(past_window, try_join_all(lookups));
+        let (past, round_trips) = past_window?;
+        cost.read_round_trips += round_trips;
+        let mut highest: Vec<u64> = in_window
+            .iter()
+            .zip(&past)
+            .map(|(w, p)| *w.max(p))
+            .collect();
+        for (i, found) in looked_up.into_iter().zip(indexed_answers?) {
+            if highest[i] == 0 {
+                highest[i] = found.unwrap_or(0);
+            }
         }
         Ok(Evaluation::Checked(ConditionCheck { highest }))
     }

@@ -1,0 +1,416 @@
+//! "Conditions at scale": conditional commits on histories of growing
+//! length, next to unconditioned commits in the same run, on a warm
+//! process and on a cold one, with the read units they cost; and a query
+//! of one subject's events at each length. Histories are loaded through
+//! the real commit path (1000-event transactions) and indexed with the
+//! indexer's own code (`Store::index_database`); during the measurement
+//! the index lags as it would behind a live indexer (it is brought up to
+//! date every [`INDEX_EVERY`] samples).
+//!
+//! moto meters nothing, so read units are estimated from what each read
+//! returned: ⌈response bytes / 4 KB⌉ per call (strongly consistent
+//! rules). The JSON wire form is larger than DynamoDB's item sizes, so
+//! this over-counts, the same way for every row.
+
+use std::{
+    fmt::Write as _,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use aws_sdk_dynamodb::config::{
+    ConfigBag, Intercept, RuntimeComponents,
+    interceptors::AfterDeserializationInterceptorContextRef,
+};
+use evidentsource_domain::{AppendCondition, DatabaseName, Limits, Selector, Transaction};
+use evidentsource_local_servers::{dynamodb_client, unique_name};
+use evidentsource_proto::{
+    TransactRequest,
+    cloudevents::{
+        CloudEvent,
+        cloud_event::{CloudEventAttributeValue, Data, cloud_event_attribute_value::Attr},
+    },
+};
+use evidentsource_storage::{Store, StoreConfig, table::create_table};
+
+/// The index is brought up to date after this many samples of each kind.
+pub const INDEX_EVERY: usize = 10;
+/// Events per loading transaction.
+const LOAD_BATCH: u64 = 1000;
+
+/// How a history's events spread over subjects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Every event its own subject (one entity per event).
+    SubjectPerEvent,
+    /// 100 subjects, round robin.
+    HundredSubjects,
+}
+
+impl Shape {
+    fn subject(self, revision: u64) -> String {
+        match self {
+            Shape::SubjectPerEvent => format!("order-{revision}"),
+            Shape::HundredSubjects => format!("order-{}", revision % 100),
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Shape::SubjectPerEvent => "(a) one subject per event",
+            Shape::HundredSubjects => "(b) 100 subjects",
+        }
+    }
+}
+
+/// The operations measured at each length, side by side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Unconditioned,
+    /// `Max(subject = new, 0)`: a new entity's id is unused.
+    UniqueWarm,
+    UniqueCold,
+    /// `Max(subject = s, last revision of s)`: the DCB decision on an
+    /// existing entity, as after reading it.
+    DecisionWarm,
+    DecisionCold,
+}
+
+pub const KINDS: [Kind; 5] = [
+    Kind::Unconditioned,
+    Kind::UniqueWarm,
+    Kind::UniqueCold,
+    Kind::DecisionWarm,
+    Kind::DecisionCold,
+];
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Unconditioned => "unconditioned commit",
+            Kind::UniqueWarm => "`Max(subject = new, 0)`, warm",
+            Kind::UniqueCold => "`Max(subject = new, 0)`, cold",
+            Kind::DecisionWarm => "`Max(subject = s, last of s)`, warm",
+            Kind::DecisionCold => "`Max(subject = s, last of s)`, cold",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Samples {
+    pub millis: Vec<f64>,
+    /// Estimated read units per operation.
+    pub read_units: Vec<u64>,
+}
+
+impl Samples {
+    pub fn p(&self, q: f64) -> f64 {
+        percentile(&self.millis, q)
+    }
+
+    pub fn read_units_median(&self) -> f64 {
+        let v: Vec<f64> = self.read_units.iter().map(|u| *u as f64).collect();
+        percentile(&v, 0.5)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Scale {
+    pub shape: Shape,
+    pub events: u64,
+    pub load_seconds: f64,
+    pub index_seconds: f64,
+    /// Per kind, in [`KINDS`] order.
+    pub kinds: Vec<Samples>,
+    /// The index's lag behind the head at each conditional sample (events).
+    pub max_lag: u64,
+}
+
+/// Counts the read units of reads, by response size.
+#[derive(Debug, Clone, Default)]
+struct ReadMeter(Arc<AtomicU64>);
+
+impl Intercept for ReadMeter {
+    fn name(&self) -> &'static str {
+        "ReadMeter"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let operation = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .map(|m| m.name().to_owned())
+            .unwrap_or_default();
+        if ["Query", "GetItem", "BatchGetItem"].contains(&operation.as_str()) {
+            let bytes = context
+                .response()
+                .body()
+                .bytes()
+                .map(<[u8]>::len)
+                .unwrap_or(0);
+            self.0
+                .fetch_add((bytes as u64).div_ceil(4096).max(1), Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+fn event(id: String, subject: String) -> CloudEvent {
+    CloudEvent {
+        id,
+        source: "https://example.com/shop/orders".into(),
+        spec_version: "1.0".into(),
+        r#type: "com.shop.order-placed".into(),
+        attributes: [(
+            "subject".to_owned(),
+            CloudEventAttributeValue {
+                attr: Some(Attr::CeString(subject)),
+            },
+        )]
+        .into(),
+        data: Some(Data::TextData("{\"total\":42}".into())),
+    }
+}
+
+fn transaction(
+    db: &DatabaseName,
+    events: Vec<CloudEvent>,
+    conditions: Vec<AppendCondition>,
+    id: &str,
+) -> Transaction {
+    Transaction::from_request(
+        TransactRequest {
+            database_name: db.to_string(),
+            events,
+            conditions: conditions.iter().map(AppendCondition::to_proto).collect(),
+            transaction_id: id.into(),
+        },
+        &Limits::default(),
+    )
+    .expect("a valid transaction")
+}
+
+fn percentile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Loads and measures one history.
+pub async fn measure(endpoint: &str, shape: Shape, events: u64, samples: usize) -> Scale {
+    let meter = ReadMeter::default();
+    let base = dynamodb_client(endpoint);
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        base.config()
+            .to_builder()
+            .interceptor(meter.clone())
+            .build(),
+    );
+    let table = unique_name("conditions");
+    create_table(&client, &table).await.expect("table");
+    let config = StoreConfig::new(table);
+    let loader = Store::new(client.clone(), config.clone());
+    let db = DatabaseName::parse(unique_name("scale")).unwrap();
+    loader.create_database(&db).await.expect("create");
+
+    let started = Instant::now();
+    let mut revision = 0;
+    while revision < events {
+        let n = LOAD_BATCH.min(events - revision);
+        let batch = (revision + 1..=revision + n)
+            .map(|r| event(format!("e{r}"), shape.subject(r)))
+            .collect();
+        loader
+            .transact(&transaction(&db, batch, vec![], ""))
+            .await
+            .expect("load");
+        revision += n;
+    }
+    let load_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    index(&loader, &db).await;
+    let index_seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "conditions: {} events {}: loaded in {load_seconds:.0} s, indexed in {index_seconds:.0} s",
+        events,
+        shape.label()
+    );
+
+    // The last revision of each subject the decisions use.
+    let mut last: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let warm = Store::new(client.clone(), config.clone());
+    let mut kinds = vec![Samples::default(); KINDS.len()];
+    let mut head = events;
+    let mut max_lag = 0;
+    // One warm-up round for the warm process, not counted.
+    for round in 0..=samples {
+        if round % INDEX_EVERY == 0 {
+            index(&loader, &db).await;
+        }
+        for (k, kind) in KINDS.iter().enumerate() {
+            let fresh = format!("new-{round}-{k}");
+            let existing = match shape {
+                Shape::SubjectPerEvent => 1 + (round as u64 * 7919 + k as u64 * 104_729) % events,
+                Shape::HundredSubjects => (round * KINDS.len() + k) as u64 % 100,
+            };
+            let existing_subject = shape.subject(existing);
+            let existing_last = *last.entry(existing_subject.clone()).or_insert(match shape {
+                Shape::SubjectPerEvent => existing,
+                // Round robin: subject k was last at the largest r ≤ events
+                // with r % 100 == k.
+                Shape::HundredSubjects => {
+                    let r = events - (events % 100) + existing;
+                    if r > events { r - 100 } else { r }
+                }
+            });
+            let (subject, condition) = match kind {
+                Kind::Unconditioned => (fresh, None),
+                Kind::UniqueWarm | Kind::UniqueCold => (
+                    fresh.clone(),
+                    Some(AppendCondition::max(Selector::SubjectEquals(fresh), 0)),
+                ),
+                Kind::DecisionWarm | Kind::DecisionCold => (
+                    existing_subject.clone(),
+                    Some(AppendCondition::max(
+                        Selector::SubjectEquals(existing_subject.clone()),
+                        existing_last,
+                    )),
+                ),
+            };
+            let cold;
+            let store = match kind {
+                Kind::UniqueCold | Kind::DecisionCold => {
+                    cold = Store::new(client.clone(), config.clone());
+                    &cold
+                }
+                _ => &warm,
+            };
+            let t = transaction(
+                &db,
+                vec![event(format!("m{round}-{k}"), subject.clone())],
+                condition.into_iter().collect(),
+                &format!("tx-{round}-{k}"),
+            );
+            let before = meter.0.load(Ordering::Relaxed);
+            let started = Instant::now();
+            let summary = store.transact(&t).await.expect("a measured commit");
+            let millis = started.elapsed().as_secs_f64() * 1000.0;
+            let units = meter.0.load(Ordering::Relaxed) - before;
+            head = summary.revision;
+            last.insert(subject, head);
+            if round > 0 {
+                kinds[k].millis.push(millis);
+                kinds[k].read_units.push(units);
+            }
+        }
+        let watermark = loader
+            .head_and_watermark(db.as_str())
+            .await
+            .expect("head")
+            .map(|at| at.watermark)
+            .unwrap_or(0);
+        max_lag = max_lag.max(head - watermark);
+    }
+    Scale {
+        shape,
+        events,
+        load_seconds,
+        index_seconds,
+        kinds,
+        max_lag,
+    }
+}
+
+async fn index(store: &Store, db: &DatabaseName) {
+    loop {
+        let progress = store
+            .index_database(db.as_str(), Duration::from_secs(3600))
+            .await
+            .expect("index");
+        if progress.watermark >= progress.head {
+            return;
+        }
+    }
+}
+
+/// The report's section.
+pub fn render(md: &mut String, scales: &[Scale], samples: usize) {
+    let _ = writeln!(
+        md,
+        "## Conditions at scale\n\n\
+         Histories loaded through the commit path (1000-event transactions, one stream, one type) and indexed with the indexer's code; \
+         then, side by side in rounds, {samples} samples of each operation below, each a one-event commit with a transaction id. \
+         \"Warm\": one process that has committed before (its window of recent facts starts at the watermark); \
+         \"cold\": a new `Store` each time (no window: head and watermark, then the index and the chunks past the watermark). \
+         The index is brought up to date every {INDEX_EVERY} rounds, so it lags as behind a live indexer. \
+         Read units: ⌈response bytes / 4 KB⌉ per read call, an over-estimate (JSON is larger than DynamoDB's item sizes), the same for every row. \
+         Timings are on moto, which answers one request at a time.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| history | operation | p50 ms | p99 ms | × unconditioned (p50) | read units (median) |\n|---|---|---:|---:|---:|---:|"
+    );
+    for s in scales {
+        let base = s.kinds[0].p(0.5);
+        for (kind, samples) in KINDS.iter().zip(&s.kinds) {
+            let _ = writeln!(
+                md,
+                "| {} events, {} | {} | {:.1} | {:.1} | {:.2} | {:.0} |",
+                s.events,
+                s.shape.label(),
+                kind.label(),
+                samples.p(0.5),
+                samples.p(0.99),
+                samples.p(0.5) / base,
+                samples.read_units_median()
+            );
+        }
+    }
+    let _ = writeln!(
+        md,
+        "\nLoading and indexing (moto): {}.\n",
+        scales
+            .iter()
+            .map(|s| format!(
+                "{} events {}: {:.0} s + {:.0} s, index lag ≤ {} events",
+                s.events,
+                s.shape.label(),
+                s.load_seconds,
+                s.index_seconds,
+                s.max_lag
+            ))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+}
+
+/// The Targets table's rows: `verdict` renders met / missed.
+pub fn target_rows(md: &mut String, scales: &[Scale], verdict: fn(bool) -> &'static str) {
+    let largest = scales
+        .iter()
+        .filter(|s| s.shape == Shape::SubjectPerEvent)
+        .max_by_key(|s| s.events);
+    if let Some(s) = largest {
+        let base = s.kinds[0].p(0.5);
+        let worst = s.kinds[1..]
+            .iter()
+            .map(|k| k.p(0.5) / base)
+            .fold(0.0, f64::max);
+        let _ = writeln!(
+            md,
+            "| {} events, one subject per event: a conditional commit, warm or cold, ≤ 1.5 × the unconditioned commit (p50) | worst {worst:.2} × | {} |",
+            s.events,
+            verdict(worst <= 1.5)
+        );
+    }
+}
