@@ -1,5 +1,7 @@
 #![allow(dead_code)]
 
+pub mod history;
+
 use std::sync::{
     Arc,
     atomic::{AtomicUsize, Ordering},
