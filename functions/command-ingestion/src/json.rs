@@ -177,6 +177,7 @@ pub fn query_request(body: &[u8], limits: SelectorLimits) -> Result<QueryInput, 
         selector,
         from: number("from", fields.remove("from"))?,
         limit: number("limit", fields.remove("limit"))?,
+        protobuf: false,
     })
 }
 

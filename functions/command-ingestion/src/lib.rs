@@ -24,7 +24,7 @@ use serde::Serialize;
 use serde_json::json;
 
 pub use problem::PROBLEM_JSON;
-pub use query::QueryInput;
+pub use query::{QueryInput, parse_query};
 
 /// Largest request body accepted (413 beyond): 1 MiB of event data as base64
 /// in JSON, plus the events' attributes, fits with room to spare.

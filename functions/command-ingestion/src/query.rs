@@ -3,7 +3,7 @@
 //! request's format. The page is cut by count in the store and by size
 //! here, where its encoding is known (`page.rs` for JSON).
 
-use evidentsource_domain::{DatabaseName, Error, ErrorCode, Selector, quote};
+use evidentsource_domain::{DatabaseName, Error, ErrorCode, Selector, SelectorLimits, quote};
 use evidentsource_proto::{EventSelector, Message, QueryRequest, QueryResponse, RevisionedEvent};
 use evidentsource_storage::{DEFAULT_QUERY_LIMIT, QueryBounds, QueryPage};
 use lambda_http::{Body, Request, Response};
@@ -19,6 +19,8 @@ pub struct QueryInput {
     pub from: Option<u64>,
     /// `None`: [`DEFAULT_QUERY_LIMIT`].
     pub limit: Option<u64>,
+    /// Sent as protobuf: answered in protobuf.
+    pub protobuf: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -27,27 +29,34 @@ enum Format {
     Protobuf,
 }
 
-pub(crate) async fn query(call: &Call, name: &DatabaseName, request: &Request) -> Answer {
+/// Reads and validates a query request body (JSON or protobuf).
+pub fn parse_query(request: &Request, limits: SelectorLimits) -> Result<QueryInput, Refusal> {
     let body = body_bytes(request)?;
-    let limits = call.store.config().limits.selectors;
-    let (format, input) = match content_type(request).as_deref() {
+    match content_type(request).as_deref() {
         Some("application/protobuf" | "application/x-protobuf") => {
             let r = QueryRequest::decode(body).map_err(|e| {
                 Error::invalid_argument("body", format!("is not a QueryRequest: {e}"))
             })?;
-            (Format::Protobuf, from_proto(&r, limits)?)
+            Ok(from_proto(&r, limits)?)
         }
-        None | Some("application/json") => (Format::Json, json::query_request(body, limits)?),
-        Some(other) => {
-            return Err(Refusal::new(
-                415,
-                ErrorCode::InvalidArgument,
-                format!(
-                    "content-type {}: send application/json or application/protobuf",
-                    quote(other)
-                ),
-            ));
-        }
+        None | Some("application/json") => Ok(json::query_request(body, limits)?),
+        Some(other) => Err(Refusal::new(
+            415,
+            ErrorCode::InvalidArgument,
+            format!(
+                "content-type {}: send application/json or application/protobuf",
+                quote(other)
+            ),
+        )),
+    }
+}
+
+pub(crate) async fn query(call: &Call, name: &DatabaseName, request: &Request) -> Answer {
+    let input = parse_query(request, call.store.config().limits.selectors)?;
+    let format = if input.protobuf {
+        Format::Protobuf
+    } else {
+        Format::Json
     };
     let limit = match input.limit {
         None => DEFAULT_QUERY_LIMIT,
@@ -74,10 +83,7 @@ pub(crate) async fn query(call: &Call, name: &DatabaseName, request: &Request) -
 }
 
 /// The protobuf request: 0 stands for "not given" (proto3 defaults).
-fn from_proto(
-    r: &QueryRequest,
-    limits: evidentsource_domain::SelectorLimits,
-) -> Result<QueryInput, Error> {
+fn from_proto(r: &QueryRequest, limits: SelectorLimits) -> Result<QueryInput, Error> {
     let selector = r
         .selector
         .as_ref()
@@ -86,15 +92,13 @@ fn from_proto(
         selector: Selector::from_proto("selector", selector, limits)?,
         from: (r.from != 0).then_some(r.from),
         limit: (r.limit != 0).then_some(u64::from(r.limit)),
+        protobuf: true,
     })
 }
 
 /// Parses the selector's JSON (the protobuf JSON mapping, as in
 /// conditions) and validates it, errors naming the field under `selector`.
-pub(crate) fn selector_from_json(
-    value: Value,
-    limits: evidentsource_domain::SelectorLimits,
-) -> Result<Selector, Error> {
+pub(crate) fn selector_from_json(value: Value, limits: SelectorLimits) -> Result<Selector, Error> {
     let proto: EventSelector = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." {
