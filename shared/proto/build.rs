@@ -9,6 +9,7 @@ const FILES: &[&str] = &[
     "io/cloudevents/v1/cloudevents.proto",
     "evidentsource/v1/database.proto",
     "evidentsource/v1/commands.proto",
+    "evidentsource/v1/query.proto",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
-use evidentsource_domain::{Error, quote};
+use evidentsource_domain::{Error, SelectorLimits, quote};
 use evidentsource_proto::{
     AppendCondition, BatchSummary, Database, Timestamp, TransactRequest,
     cloudevents::{
@@ -18,6 +18,8 @@ use evidentsource_proto::{
 use evidentsource_storage::StoredEvent;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+
+use crate::query::QueryInput;
 
 fn rfc3339(ts: &Option<Timestamp>) -> Option<String> {
     let ts = ts.as_ref()?;
@@ -135,6 +137,47 @@ pub fn transact_request(database: &str, body: &[u8]) -> Result<TransactRequest, 
         events,
         conditions,
         transaction_id,
+    })
+}
+
+/// Parses the JSON body of `POST /databases/{name}/query`:
+/// `{"selector": …, "from": r, "limit": n}` (numbers as JSON numbers or
+/// decimal strings, as the protobuf JSON mapping allows).
+pub fn query_request(body: &[u8], limits: SelectorLimits) -> Result<QueryInput, Error> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| Error::invalid_argument("body", format!("is not valid JSON: {e}")))?;
+    let Value::Object(mut fields) = value else {
+        return Err(Error::invalid_argument("body", "must be a JSON object"));
+    };
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !matches!(k.as_str(), "selector" | "from" | "limit"))
+    {
+        return Err(Error::invalid_argument(
+            unknown.clone(),
+            "is not a field of a query (selector, from, limit)",
+        ));
+    }
+    let selector = match fields.remove("selector") {
+        None | Some(Value::Null) => return Err(Error::invalid_argument("selector", "is required")),
+        Some(v) => crate::query::selector_from_json(v, limits)?,
+    };
+    let number = |field: &str, value: Option<Value>| -> Result<Option<u64>, Error> {
+        match value {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) if n.is_u64() => Ok(n.as_u64()),
+            Some(Value::String(s)) if s.parse::<u64>().is_ok() => Ok(s.parse().ok()),
+            Some(_) => Err(Error::invalid_argument(
+                field,
+                "must be an unsigned integer (a number or a decimal string)",
+            )),
+        }
+    };
+    Ok(QueryInput {
+        selector,
+        from: number("from", fields.remove("from"))?,
+        limit: number("limit", fields.remove("limit"))?,
+        protobuf: false,
     })
 }
 

@@ -8,6 +8,7 @@
 pub mod json;
 mod page;
 mod problem;
+mod query;
 pub mod submit;
 
 use std::time::Duration;
@@ -23,6 +24,7 @@ use serde::Serialize;
 use serde_json::json;
 
 pub use problem::PROBLEM_JSON;
+pub use query::{QueryInput, parse_query};
 
 /// Largest request body accepted (413 beyond): 1 MiB of event data as base64
 /// in JSON, plus the events' attributes, fits with room to spare.
@@ -206,6 +208,10 @@ impl App {
             },
             ["databases", name, "transactions"] => match *method {
                 Method::POST => self.transact(call, &path_name(name)?, &request).await,
+                _ => not_allowed("POST"),
+            },
+            ["databases", name, "query"] => match *method {
+                Method::POST => query::query(call, &path_name(name)?, &request).await,
                 _ => not_allowed("POST"),
             },
             ["databases", name, "events"] => match *method {

@@ -12,6 +12,11 @@ use serde_json::Value;
 /// The largest body a page may have, measured as it travels (escaped).
 pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 
+/// The largest binary (protobuf) body: it travels base64-encoded (4/3 of
+/// its size, so under 5.3 MiB), with room left for the per-event framing
+/// that the events' own sizes do not count.
+pub const MAX_BINARY_BYTES: usize = 4 * 1024 * 1024 - 64 * 1024;
+
 /// A page: the JSON array, whether events were left out, and the revision
 /// of its last event.
 #[derive(Debug, Clone, PartialEq)]

@@ -321,6 +321,7 @@ fn descriptor_set_names_every_file() {
         "io/cloudevents/v1/cloudevents.proto",
         "evidentsource/v1/database.proto",
         "evidentsource/v1/commands.proto",
+        "evidentsource/v1/query.proto",
     ] {
         assert!(
             names.iter().any(|n| n == expected),

@@ -42,6 +42,7 @@ pub use connect::{StorageEnv, dynamodb_client};
 pub use deadline::Deadline;
 pub use error::StoreError;
 pub use head::{HeadError, HeadItem, HeadState};
+pub use index::query::{DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT, QueryBounds, QueryPage};
 pub use plan::CommitPlanSummary;
 pub use read::StoredEvent;
 pub use reclaim::ReclaimReport;

@@ -98,6 +98,63 @@ impl Store {
             .transpose()
     }
 
+    /// The sort key of the chunk of partition `pk` that holds revision
+    /// `from` (it starts at or before it); `from`'s own key when none does.
+    pub(crate) async fn chunk_holding(&self, pk: &str, from: u64) -> Result<String, StoreError> {
+        let first = self
+            .in_time(
+                "Query (first chunk)",
+                self.client
+                    .query()
+                    .table_name(&self.config.table_name)
+                    .key_condition_expression("pk = :pk AND sk <= :from")
+                    .expression_attribute_values(":pk", s(pk))
+                    .expression_attribute_values(":from", s(&keys::chunk_sk(from)))
+                    .scan_index_forward(false)
+                    .limit(1)
+                    .projection_expression(attribute::SK)
+                    .consistent_read(true)
+                    .send(),
+            )
+            .await?
+            .map_err(|e| classify("Query (first chunk)", e))?;
+        Ok(first
+            .items()
+            .first()
+            .and_then(|i| i.get(attribute::SK))
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_else(|| keys::chunk_sk(from)))
+    }
+
+    /// One page of the chunks of partition `pk` from sort key `start` up to
+    /// the chunk starting at `to`, at most `limit` of them.
+    pub(crate) async fn chunk_page(
+        &self,
+        pk: &str,
+        start: &str,
+        to: u64,
+        exclusive_start: Option<std::collections::HashMap<String, AttributeValue>>,
+        limit: Option<i32>,
+    ) -> Result<aws_sdk_dynamodb::operation::query::QueryOutput, StoreError> {
+        self.in_time(
+            "Query (chunks)",
+            self.client
+                .query()
+                .table_name(&self.config.table_name)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :a AND :b")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":a", s(start))
+                .expression_attribute_values(":b", s(&keys::chunk_sk(to)))
+                .consistent_read(true)
+                .set_limit(limit)
+                .set_exclusive_start_key(exclusive_start)
+                .send(),
+        )
+        .await?
+        .map_err(|e| classify("Query (chunks)", e))
+    }
+
     /// The chunks holding revisions `from..=to` (whole chunks; the first may
     /// start before `from`), with the number of query round trips.
     pub(crate) async fn query_chunks(
@@ -134,66 +191,19 @@ impl Store {
         let start = match start {
             Start::Chunk => keys::chunk_sk(from),
             Start::Within => {
-                // The chunk holding `from` starts at or before it.
-                let first = self
-                    .in_time(
-                        "Query (first chunk)",
-                        self.client
-                            .query()
-                            .table_name(&self.config.table_name)
-                            .key_condition_expression("pk = :pk AND sk <= :from")
-                            .expression_attribute_values(":pk", s(&pk))
-                            .expression_attribute_values(":from", s(&keys::chunk_sk(from)))
-                            .scan_index_forward(false)
-                            .limit(1)
-                            .projection_expression(attribute::SK)
-                            .consistent_read(true)
-                            .send(),
-                    )
-                    .await?
-                    .map_err(|e| classify("Query (first chunk)", e))?;
                 round_trips += 1;
-                first
-                    .items()
-                    .first()
-                    .and_then(|i| i.get(attribute::SK))
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_else(|| keys::chunk_sk(from))
+                self.chunk_holding(&pk, from).await?
             }
         };
 
         let mut exclusive_start = None;
         loop {
             let page = self
-                .in_time(
-                    "Query (chunks)",
-                    self.client
-                        .query()
-                        .table_name(&self.config.table_name)
-                        .key_condition_expression("pk = :pk AND sk BETWEEN :a AND :b")
-                        .expression_attribute_values(":pk", s(&pk))
-                        .expression_attribute_values(":a", s(&start))
-                        .expression_attribute_values(":b", s(&keys::chunk_sk(to)))
-                        .consistent_read(true)
-                        .set_exclusive_start_key(exclusive_start)
-                        .send(),
-                )
-                .await?
-                .map_err(|e| classify("Query (chunks)", e))?;
+                .chunk_page(&pk, &start, to, exclusive_start, None)
+                .await?;
             round_trips += 1;
             for item in page.items() {
-                let sk = get_s(item, attribute::SK)?;
-                let first: u64 = sk
-                    .parse()
-                    .map_err(|_| StoreError::Fault(format!("chunk key {sk:?}")))?;
-                let count = get_u64(item, "n")? as usize;
-                let payload = match item.get("d") {
-                    Some(AttributeValue::B(b)) => b.as_ref(),
-                    _ => return Err(StoreError::Fault(format!("chunk {sk} has no data"))),
-                };
-                let events = chunk::unpack(payload, count)
-                    .map_err(|e| StoreError::Fault(format!("chunk {sk} of {pk}: {e}")))?;
+                let (first, events) = decode_chunk(item, &pk)?;
                 visit(first, events)?;
             }
             match page.last_evaluated_key {
@@ -212,4 +222,23 @@ pub(crate) enum Start {
     Chunk,
     /// Anywhere: the chunk holding it is looked up first.
     Within,
+}
+
+/// A chunk item of partition `pk` → its first revision and its events.
+pub(crate) fn decode_chunk(
+    item: &std::collections::HashMap<String, AttributeValue>,
+    pk: &str,
+) -> Result<(u64, Vec<CloudEvent>), StoreError> {
+    let sk = get_s(item, attribute::SK)?;
+    let first: u64 = sk
+        .parse()
+        .map_err(|_| StoreError::Fault(format!("chunk key {sk:?}")))?;
+    let count = get_u64(item, "n")? as usize;
+    let payload = match item.get("d") {
+        Some(AttributeValue::B(b)) => b.as_ref(),
+        _ => return Err(StoreError::Fault(format!("chunk {sk} has no data"))),
+    };
+    let events = chunk::unpack(payload, count)
+        .map_err(|e| StoreError::Fault(format!("chunk {sk} of {pk}: {e}")))?;
+    Ok((first, events))
 }

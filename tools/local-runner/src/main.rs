@@ -463,6 +463,7 @@ In another terminal:
                 "type": "com.bank.deposited", "subject": "account-42", "data": {{"amount": 10}}}}]}}'
   curl -s "$API_URL/databases/accounts"
   curl -s "$API_URL/databases/accounts/events?from=1&to=100"
+  curl -s -X POST "$API_URL/databases/accounts/query" -H 'content-type: application/json' -d '{{"selector": {{"subject_equals": "account-42"}}}}'
   curl -s -X DELETE "$API_URL/databases/accounts"
 
 Watch the database events as a consumer sees them:

@@ -13,12 +13,16 @@
 //! - [`plan`]: which ranges of the index a selector can match;
 //! - [`read`]: the head with its watermark, posting pages;
 //! - [`eval`]: the highest revision matching a selector at a basis, from
-//!   the index and the chunks past its watermark.
+//!   the index and the chunks past its watermark;
+//! - [`query`]: the events matching a selector, in pages (the DCB read),
+//!   through [`cursor`]s over the index and the chunks past its watermark.
 
 pub mod build;
+pub(crate) mod cursor;
 pub mod eval;
 pub mod plan;
 pub mod posting;
+pub mod query;
 pub mod read;
 pub mod writer;
 

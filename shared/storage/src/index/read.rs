@@ -75,6 +75,20 @@ impl Store {
         forward: bool,
         start: Option<std::collections::HashMap<String, AttributeValue>>,
     ) -> Result<aws_sdk_dynamodb::operation::query::QueryOutput, StoreError> {
+        self.query_postings_page(pk, bounds, forward, start, None)
+            .await
+    }
+
+    /// [`Store::query_postings`] reading at most `limit` items (a query's
+    /// cursors read a few at a time).
+    pub(crate) async fn query_postings_page(
+        &self,
+        pk: &str,
+        bounds: Bounds<'_>,
+        forward: bool,
+        start: Option<std::collections::HashMap<String, AttributeValue>>,
+        limit: Option<i32>,
+    ) -> Result<aws_sdk_dynamodb::operation::query::QueryOutput, StoreError> {
         let query = self
             .client
             .query()
@@ -82,6 +96,7 @@ impl Store {
             .expression_attribute_values(":pk", s(pk))
             .scan_index_forward(forward)
             .consistent_read(true)
+            .set_limit(limit)
             .set_exclusive_start_key(start);
         let query = match bounds {
             // DynamoDB refuses an empty key value: every item of the partition.
