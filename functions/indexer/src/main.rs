@@ -2,18 +2,13 @@
 
 use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
 use evidentsource_indexer::handle;
-use evidentsource_storage::{Deadline, StorageEnv, Store, StoreConfig, dynamodb_client};
+use evidentsource_storage::{Deadline, store_from_env};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let env = StorageEnv::from_env()?;
-    let store = Store::new(
-        dynamodb_client(&env).await,
-        StoreConfig::new(&env.table_name),
-    );
-    let store = &store;
+    let store = &store_from_env().await?;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<DynamoDbEvent>| async move {
             let deadline = Deadline::from_lambda(event.context.deadline());

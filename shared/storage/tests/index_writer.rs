@@ -10,6 +10,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
+use evidentsource_domain::DatabaseName;
 use evidentsource_storage::{
     Deadline,
     index::{
@@ -249,23 +250,25 @@ async fn watermark_item(
     out.item.map(|i| i["w"].as_n().unwrap().parse().unwrap())
 }
 
+/// A store on a new table with a database of one committed event.
+async fn one_event_database() -> (evidentsource_storage::Store, DatabaseName) {
+    let store = store().await;
+    let name = new_db();
+    store.create_database(&name).await.unwrap();
+    let events = vec![event("e-1", "orders", Some("o-1"), "t", 10)];
+    store
+        .transact(&tx(&name, events, vec![], ""))
+        .await
+        .unwrap();
+    (store, name)
+}
+
 /// An indexer that read the head before a delete must not create the dead
 /// incarnation's watermark after it (reclaim may have removed it already,
 /// and nothing would remove it again): the first write checks the head.
 #[tokio::test]
 async fn a_first_watermark_write_after_a_delete_creates_nothing() {
-    let store = store().await;
-    let name = new_db();
-    store.create_database(&name).await.unwrap();
-    store
-        .transact(&tx(
-            &name,
-            vec![event("e-1", "orders", Some("o-1"), "t", 10)],
-            vec![],
-            "",
-        ))
-        .await
-        .unwrap();
+    let (store, name) = one_event_database().await;
     let old = store.read_head(name.as_str()).await.unwrap().unwrap();
 
     store.delete_database(&name).await.unwrap();
@@ -316,18 +319,7 @@ async fn a_first_watermark_write_after_a_delete_creates_nothing() {
 /// slice (and says it was cut short) instead of running into it.
 #[tokio::test]
 async fn no_slice_is_started_that_the_deadline_would_cut_off() {
-    let store = store().await;
-    let name = new_db();
-    store.create_database(&name).await.unwrap();
-    store
-        .transact(&tx(
-            &name,
-            vec![event("e-1", "orders", Some("o-1"), "t", 10)],
-            vec![],
-            "",
-        ))
-        .await
-        .unwrap();
+    let (store, name) = one_event_database().await;
     let near = store.with_deadline(Deadline::after(SLICE_RESERVE / 2));
     let progress = near
         .index_database(name.as_str(), Duration::from_secs(60))
