@@ -62,7 +62,8 @@ pub struct IndexProgress {
     /// Slices indexed (watermark moves).
     pub slices: u32,
     /// Whether the head read last was active; false: the database is
-    /// deleted or does not exist, and nothing was written.
+    /// deleted or does not exist (what was written before it was deleted
+    /// is reclaimed with it).
     pub active: bool,
     /// Whether the budget or the deadline ended the call before the
     /// watermark reached the head.
