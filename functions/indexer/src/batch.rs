@@ -36,7 +36,7 @@ pub enum Read {
     /// never retried: retrying cannot change the image, and skipping loses
     /// nothing, because the indexer always indexes up to the head it reads
     /// from the table, not up to what a record says; the database's next
-    /// record (or an admin run) indexes whatever this one would have.
+    /// record (or any run of the writer) indexes whatever this one would have.
     Malformed(String),
 }
 
