@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodbstreams::config::{BehaviorVersion, Credentials, Region};
 use evidentsource_domain::{DatabaseName, Limits, Transaction};
 use evidentsource_dynamodb_stream::StreamReader;
-use evidentsource_indexer::handle;
+use evidentsource_indexer::{FailureKind, failure_kind, handle};
 use evidentsource_local_servers::{dynamodb_client, shared, unique_name};
 use evidentsource_proto::{TransactRequest, cloudevents::CloudEvent};
 use evidentsource_storage::{Deadline, Store, StoreConfig, table::create_table};
@@ -215,4 +215,40 @@ async fn a_database_the_budget_cannot_reach_is_reported_from_its_first_record() 
         .unwrap()
         .unwrap();
     assert_eq!(late_index.watermark, 6);
+}
+
+/// An error is a failure too (reported from the database's first record),
+/// told apart as permanent when the deployment is wrong.
+#[tokio::test]
+async fn a_store_error_is_reported_and_classified() {
+    let (store, mut reader) = store_and_stream().await;
+    let db = DatabaseName::parse(unique_name("err")).unwrap();
+    store.create_database(&db).await.unwrap();
+    store.transact(&commit(&db, "e", 2)).await.unwrap();
+    let heads: Vec<EventRecord> = records(&mut reader)
+        .await
+        .into_iter()
+        .filter(|r| is_head_of(r, db.as_str()))
+        .collect();
+    // The same client on a table that does not exist.
+    let wrong = Store::new(
+        store.client().clone(),
+        StoreConfig::new(unique_name("missing")),
+    );
+    let report = handle(
+        &wrong,
+        &batch(heads.clone()),
+        Deadline::after(Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
+    let reported: Vec<Option<String>> = report
+        .response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(reported, [heads[0].change.sequence_number.clone()]);
+    let error = report.databases[0].result.as_ref().unwrap_err();
+    assert_eq!(failure_kind(error), FailureKind::Permanent, "{error}");
 }
