@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodbstreams::config::{BehaviorVersion, Credentials, Region};
 use evidentsource_domain::{DatabaseName, Limits, Transaction};
 use evidentsource_dynamodb_stream::StreamReader;
-use evidentsource_indexer::{FailureKind, failure_kind, handle};
+use evidentsource_indexer::{BatchReport, FailureKind, failure_kind, handle};
 use evidentsource_local_servers::{dynamodb_client, shared, unique_name};
 use evidentsource_proto::{TransactRequest, cloudevents::CloudEvent};
 use evidentsource_storage::{Deadline, Store, StoreConfig, table::create_table};
@@ -70,6 +70,20 @@ fn batch(records: Vec<EventRecord>) -> Event {
     let mut event = Event::default();
     event.records = records;
     event
+}
+
+/// The head records of `names` written since the last read.
+async fn head_records(reader: &mut StreamReader, names: &[&str]) -> Vec<EventRecord> {
+    let all = records(reader).await;
+    all.into_iter()
+        .filter(|r| names.iter().any(|n| is_head_of(r, n)))
+        .collect()
+}
+
+/// The sequence numbers a response reports.
+fn reported(report: &BatchReport) -> Vec<Option<String>> {
+    let failures = &report.response.batch_item_failures;
+    failures.iter().map(|f| f.item_identifier.clone()).collect()
 }
 
 fn is_head_of(record: &EventRecord, name: &str) -> bool {
@@ -162,11 +176,7 @@ async fn a_database_the_budget_cannot_reach_is_reported_from_its_first_record() 
     store.transact(&commit(&late, "l0", 3)).await.unwrap();
     store.transact(&commit(&late, "l1", 3)).await.unwrap();
 
-    let mut heads: Vec<EventRecord> = records(&mut reader)
-        .await
-        .into_iter()
-        .filter(|r| is_head_of(r, done.as_str()) || is_head_of(r, late.as_str()))
-        .collect();
+    let mut heads = head_records(&mut reader, &[done.as_str(), late.as_str()]).await;
     assert_eq!(heads.len(), 5);
     // A head record whose image lost its incarnation, before the others.
     let mut broken = heads[0].clone();
@@ -185,13 +195,10 @@ async fn a_database_the_budget_cannot_reach_is_reported_from_its_first_record() 
     let report = handle(&store, &batch(heads.clone()), deadline)
         .await
         .unwrap();
-    let reported: Vec<Option<String>> = report
-        .response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone())
-        .collect();
-    assert_eq!(reported, [heads[late_first].change.sequence_number.clone()]);
+    assert_eq!(
+        reported(&report),
+        [heads[late_first].change.sequence_number.clone()]
+    );
     assert_eq!(report.malformed, 1);
     let late_index = store
         .head_and_watermark(late.as_str())
@@ -225,11 +232,7 @@ async fn a_store_error_is_reported_and_classified() {
     let db = DatabaseName::parse(unique_name("err")).unwrap();
     store.create_database(&db).await.unwrap();
     store.transact(&commit(&db, "e", 2)).await.unwrap();
-    let heads: Vec<EventRecord> = records(&mut reader)
-        .await
-        .into_iter()
-        .filter(|r| is_head_of(r, db.as_str()))
-        .collect();
+    let heads = head_records(&mut reader, &[db.as_str()]).await;
     // The same client on a table that does not exist.
     let wrong = Store::new(
         store.client().clone(),
@@ -242,13 +245,7 @@ async fn a_store_error_is_reported_and_classified() {
     )
     .await
     .unwrap();
-    let reported: Vec<Option<String>> = report
-        .response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone())
-        .collect();
-    assert_eq!(reported, [heads[0].change.sequence_number.clone()]);
+    assert_eq!(reported(&report), [heads[0].change.sequence_number.clone()]);
     let error = report.databases[0].result.as_ref().unwrap_err();
     assert_eq!(failure_kind(error), FailureKind::Permanent, "{error}");
 }
