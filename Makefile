@@ -21,7 +21,7 @@ help:
 	@echo "make fuzz   - the fuzz targets (fuzz/), FUZZ_SECONDS each (default 60); make test runs each for 2 s"
 	@echo "make lint   - rustfmt check and clippy with -D warnings"
 	@echo "make template-check - translate and lint template.yaml, check its IAM policies (offline)"
-	@echo "make sam-build - sam build: the four arm64 Lambda bootstraps, with their sizes and linkage"
+	@echo "make sam-build - sam build: the five arm64 Lambda bootstraps, with their sizes and linkage"
 	@echo "make check-linkage - release-build the Lambda binaries, show their shared libraries"
 	@echo "make ci     - what CI runs (.ci/run)"
 
@@ -134,7 +134,7 @@ ci:
 runner:
 	$(CARGO) build --locked -p evidentsource-local-runner --bins -p evidentsource-database-events-consumer
 
-# moto + tansu + table + topics + the three functions behind their event
+# moto + tansu + table + topics + the four functions behind their event
 # sources (tools/local-runner), then the scenario (the `demo` binary)
 # through the HTTP API and the topics only. The runner stops everything it
 # started when the scenario ends, also when it fails.

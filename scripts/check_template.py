@@ -23,7 +23,12 @@
    self-managed): on demand it has no error handling (Lambda refuses it
    there), no failure queue and no SQS right; provisioned, it has the
    pollers, bisects, retries a bounded number of times, passes the record
-   age and sends to the failure queue, which only its role may write to.
+   age and sends to the failure queue, which only its role may write to;
+6. the indexer: its function (512 MB, 60 s), its event source on the
+   table's stream from TRIM_HORIZON with the publisher's filter plus
+   active heads only, partial batch responses, bisection and bounded
+   retries, and a role with exactly the table, stream and ListStreams
+   rights the writer uses.
 
 The checks check themselves first against broken copies of the template,
 so a checker that cannot fail does not pass.
@@ -567,8 +572,106 @@ def check_poller_modes(translated):
     return problems
 
 
+INDEXER = "IndexerFunction"
+INDEXER_SOURCE = "IndexerEventSource"
+PUBLISHER_SOURCE = "StreamPublisherEventSource"
+# What the indexer's filter adds to the publisher's: a tombstone has
+# nothing to index.
+ACTIVE_ONLY = {"dynamodb": {"NewImage": {"state": {"S": ["active"]}}}}
+TABLE_ARN = {"Fn::GetAtt": ["Table", "Arn"]}
+STREAM_ARN = {"Fn::GetAtt": ["Table", "StreamArn"]}
+# (action, resource) the indexer's role has, every one of them: the
+# writer's calls (storage/src/index/writer.rs) and the stream's reads.
+INDEXER_RIGHTS = {
+    ("dynamodb:GetItem", json.dumps(TABLE_ARN)),
+    ("dynamodb:Query", json.dumps(TABLE_ARN)),
+    ("dynamodb:BatchWriteItem", json.dumps(TABLE_ARN)),
+    ("dynamodb:UpdateItem", json.dumps(TABLE_ARN)),
+    ("dynamodb:ConditionCheckItem", json.dumps(TABLE_ARN)),
+    ("dynamodb:DescribeStream", json.dumps(STREAM_ARN)),
+    ("dynamodb:GetRecords", json.dumps(STREAM_ARN)),
+    ("dynamodb:GetShardIterator", json.dumps(STREAM_ARN)),
+    ("dynamodb:ListStreams", json.dumps("*")),
+}
+
+
+def merged(a, b):
+    """Pattern `a` with `b`'s fields added (nested objects merged)."""
+    out = copy.deepcopy(a)
+    for k, v in b.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merged(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def filter_patterns(resource):
+    filters = resource.get("Properties", {}).get("FilterCriteria", {}).get("Filters", [])
+    try:
+        return [json.loads(f["Pattern"]) for f in filters]
+    except (KeyError, TypeError, ValueError) as e:
+        return [f"unreadable pattern: {e}"]
+
+
+def check_indexer(translated):
+    """The indexer's function, event source and role."""
+    problems = []
+    resources = translated["Resources"]
+    function = resources.get(INDEXER)
+    source = resources.get(INDEXER_SOURCE)
+    if function is None or source is None:
+        return [f"{INDEXER} or {INDEXER_SOURCE} missing"]
+    props = function["Properties"]
+    for key, want in (("MemorySize", 512), ("Timeout", 60)):
+        if props.get(key) != want:
+            problems.append(f"{INDEXER}: {key} is {props.get(key)!r}, not {want}")
+    src = source["Properties"]
+    expected_source = {
+        "FunctionName": {"Ref": INDEXER},
+        "EventSourceArn": STREAM_ARN,
+        "StartingPosition": "TRIM_HORIZON",
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "BisectBatchOnFunctionError": True,
+    }
+    for key, want in expected_source.items():
+        if src.get(key) != want:
+            problems.append(f"{INDEXER_SOURCE}: {key} is {src.get(key)!r}, not {want!r}")
+    retries = src.get("MaximumRetryAttempts")
+    if not isinstance(retries, int) or not 0 <= retries <= 10000:
+        problems.append(f"{INDEXER_SOURCE}: MaximumRetryAttempts {retries!r} is not bounded")
+    publisher = filter_patterns(resources.get(PUBLISHER_SOURCE, {}))
+    indexer = filter_patterns(source)
+    want = [merged(p, ACTIVE_ONLY) for p in publisher if isinstance(p, dict)]
+    if not publisher or indexer != want:
+        problems.append(
+            f"{INDEXER_SOURCE}: filters {indexer}, not the publisher's plus active heads: {want}"
+        )
+    role = resources.get(INDEXER + "Role")
+    if role is None:
+        return problems + [f"{INDEXER}Role missing"]
+    granted = set()
+    for policy in role["Properties"].get("Policies", []):
+        for st in statements(policy["PolicyDocument"]):
+            if st.get("Effect") != "Allow":
+                continue
+            for action in as_list(st.get("Action", [])):
+                for resource in as_list(st.get("Resource", [])):
+                    granted.add((action, json.dumps(resource)))
+    for extra in sorted(granted - INDEXER_RIGHTS):
+        problems.append(f"{INDEXER}Role: {extra[0]} on {extra[1]} not expected")
+    for missing in sorted(INDEXER_RIGHTS - granted):
+        problems.append(f"{INDEXER}Role lacks {missing[0]} on {missing[1]}")
+    return problems
+
+
 def check_all(translated):
-    return check_iam(translated) + check_kafka_wiring(translated) + check_poller_modes(translated)
+    return (
+        check_iam(translated)
+        + check_kafka_wiring(translated)
+        + check_poller_modes(translated)
+        + check_indexer(translated)
+    )
 
 
 def self_check(translated):
@@ -631,6 +734,33 @@ def self_check(translated):
         "a parameter outside the console groups": lambda t: t["Metadata"][
             "AWS::CloudFormation::Interface"
         ]["ParameterGroups"][0]["Parameters"].remove(CA_SECRET_PARAMETER),
+        "the indexer indexing tombstones": lambda t: set_pattern(
+            t, INDEXER_SOURCE, lambda p: p["dynamodb"].pop("NewImage")
+        ),
+        "the indexer invoked for every item": lambda t: set_pattern(
+            t, INDEXER_SOURCE, lambda p: p["dynamodb"].pop("Keys")
+        ),
+        "the indexer's filter drifting from the publisher's": lambda t: set_pattern(
+            t, PUBLISHER_SOURCE, lambda p: p["eventName"].append("REMOVE")
+        ),
+        "the indexer failing whole batches": lambda t: source_props(t, INDEXER_SOURCE).pop(
+            "FunctionResponseTypes"
+        ),
+        "the indexer retrying forever": lambda t: source_props(t, INDEXER_SOURCE).update(
+            MaximumRetryAttempts=-1
+        ),
+        "the indexer starting at the stream's end": lambda t: source_props(
+            t, INDEXER_SOURCE
+        ).update(StartingPosition="LATEST"),
+        "the indexer deleting items": lambda t: inline_statements(t, INDEXER + "Role")[0][
+            "Action"
+        ].append("dynamodb:DeleteItem"),
+        "the indexer without its transaction's condition check": lambda t: inline_statements(
+            t, INDEXER + "Role"
+        )[0]["Action"].remove("dynamodb:ConditionCheckItem"),
+        "the indexer reading another table": lambda t: inline_statements(t, INDEXER + "Role")[
+            0
+        ].update(Resource="arn:aws:dynamodb:us-east-1:123456789012:table/other"),
     }
     for what, breakage in breakages.items():
         broken = copy.deepcopy(translated)
@@ -647,6 +777,14 @@ def first_kafka_statement(template, role):
                 st["Action"] = as_list(st["Action"])
                 return st
     raise SystemExit(f"no Kafka statement in {role}")
+
+
+def set_pattern(template, source, edit):
+    """Edits the first filter pattern of an event source."""
+    f = source_props(template, source)["FilterCriteria"]["Filters"][0]
+    pattern = json.loads(f["Pattern"])
+    edit(pattern)
+    f["Pattern"] = json.dumps(pattern)
 
 
 def source_props(template, source):
@@ -740,14 +878,18 @@ def main():
     pollers = check_poller_modes(translated)
     for p in pollers:
         print("Poller mode:", p)
-    if problems or wiring or pollers:
+    indexer = check_indexer(translated)
+    for p in indexer:
+        print("Indexer:", p)
+    if problems or wiring or pollers or indexer:
         raise SystemExit(
             f"check_template: {len(problems)} IAM, {len(wiring)} Kafka wiring,"
-            f" {len(pollers)} poller mode problems"
+            f" {len(pollers)} poller mode, {len(indexer)} indexer problems"
         )
     print("IAM: least privilege holds")
     print(f"Kafka: CA secret, KMS key and compression wired right in {len(SCENARIOS)} deployments")
     print(f"Poller mode: async event source error handling right in {len(POLLER_SCENARIOS)} deployments")
+    print("Indexer: function, stream event source (publisher's filter + active heads) and role right")
     print(f"(and the checks catch {planted} planted breakages)")
     print("template: OK")
 

@@ -7,9 +7,7 @@
 
 use std::time::Duration;
 
-use evidentsource_storage::{
-    Deadline, ReclaimReport, StorageEnv, Store, StoreConfig, dynamodb_client,
-};
+use evidentsource_storage::{Deadline, ReclaimReport, store_from_env};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
@@ -21,12 +19,7 @@ const MARGIN: Duration = Duration::from_secs(5);
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let env = StorageEnv::from_env()?;
-    let store = Store::new(
-        dynamodb_client(&env).await,
-        StoreConfig::new(&env.table_name),
-    );
-    let store = &store;
+    let store = &store_from_env().await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let budget = Deadline::from_lambda_keeping(event.context.deadline(), MARGIN).remaining();
         let report = store.reclaim_pending(budget).await?;

@@ -5,7 +5,7 @@
 use aws_lambda_events::event::dynamodb::EventRecord;
 use evidentsource_database_events::DatabaseEvent;
 use evidentsource_domain::{quote, quote::truncate_message};
-use evidentsource_table_schema::{HeadItem, attribute, keys};
+use evidentsource_table_schema::{HeadItem, stream};
 
 /// The outcome of reading one stream record.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,36 +20,20 @@ pub enum Classified {
     Poison(String),
 }
 
-/// The stream event names of a head item's change: a first creation is an
-/// `INSERT`, every later change (a creation over a tombstone too) a
-/// `MODIFY`. The template's event source filter lets exactly these through
-/// (tested against `template.yaml`).
-pub const PUBLISHED_EVENT_NAMES: [&str; 2] = ["INSERT", "MODIFY"];
+/// The stream event names of a head item's change (the table's schema,
+/// shared with the indexer).
+pub const PUBLISHED_EVENT_NAMES: [&str; 2] = stream::HEAD_CHANGE_EVENT_NAMES;
 
 /// The event name of a tombstone expiring (TTL): not a database event.
-pub const EXPIRED_EVENT_NAME: &str = "REMOVE";
-
-/// A string key attribute of the record (`Item` derefs to its map: no copy
-/// of the keys per record).
-fn key<'a>(record: &'a EventRecord, name: &str) -> Option<&'a str> {
-    match record.change.keys.get(name) {
-        Some(serde_dynamo::AttributeValue::S(value)) => Some(value),
-        _ => None,
-    }
-}
+pub const EXPIRED_EVENT_NAME: &str = stream::EXPIRED_EVENT_NAME;
 
 /// The database a record is about, from its key (`db#{name}`), for logs.
 pub fn database_of(record: &EventRecord) -> Option<String> {
-    key(record, attribute::PK)
-        .and_then(keys::database_of_head_pk)
-        .map(str::to_owned)
+    stream::database_of_keys(&record.change.keys).map(str::to_owned)
 }
 
 fn is_head(record: &EventRecord) -> bool {
-    match (key(record, attribute::PK), key(record, attribute::SK)) {
-        (Some(pk), Some(sk)) => keys::is_head_key(pk, sk),
-        _ => false,
-    }
+    stream::is_head_record(&record.change.keys)
 }
 
 pub fn classify(record: &EventRecord) -> Classified {
@@ -118,48 +102,24 @@ mod tests {
         })
     }
 
-    /// Which records are head records, and the database their key names.
+    /// The keys are read by the table's schema (`stream`, tested there);
+    /// here only that `classify` skips what is not a head record.
     #[test]
-    fn head_records_and_their_database_by_key() {
-        for (pk, sk, head, database) in [
-            (s("db#accounts"), s("head"), true, Some("accounts")),
-            (s("db#a#b"), s("head"), true, Some("a#b")),
-            (s("db#"), s("head"), true, Some("")),
-            (
-                s("db#accounts"),
-                s("00000000000000000001"),
-                false,
-                Some("accounts"),
-            ),
-            (s("ev#accounts#00ff"), s("head"), false, None),
-            (
-                s("ev#accounts#00ff"),
-                s("00000000000000000001"),
-                false,
-                None,
-            ),
-            (s("gc"), s("accounts#00ff"), false, None),
-            (s("reply#c-1"), s("reply"), false, None),
-            (s("DB#accounts"), s("head"), false, None),
-            (s("db#accounts"), s("HEAD"), false, Some("accounts")),
-            (None, s("head"), false, None),
-            (s("db#accounts"), None, false, Some("accounts")),
-            (Some(json!({"N": "1"})), s("head"), false, None),
-            (
-                s("db#accounts"),
-                Some(json!({"B": "aGVhZA=="})),
-                false,
-                Some("accounts"),
-            ),
+    fn records_of_other_items_are_skipped() {
+        for (pk, sk) in [
+            (s("db#accounts"), s("00000000000000000001")),
+            (s("ev#accounts#00ff"), s("head")),
+            (None, s("head")),
         ] {
             let r = record("INSERT", pk.clone(), sk.clone(), created_image());
-            let what = format!("{pk:?} {sk:?}");
-            assert_eq!(is_head(&r), head, "{what}");
-            assert_eq!(database_of(&r).as_deref(), database, "{what}");
-            if !head {
-                assert_eq!(classify(&r), Classified::Skip("not a head item"), "{what}");
-            }
+            assert_eq!(
+                classify(&r),
+                Classified::Skip("not a head item"),
+                "{pk:?} {sk:?}"
+            );
         }
+        let head = record("INSERT", s("db#a#b"), s("head"), created_image());
+        assert_eq!(database_of(&head).as_deref(), Some("a#b"));
     }
 
     /// What a head record becomes, by event name and image.

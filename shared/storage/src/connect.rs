@@ -1,10 +1,12 @@
 //! The storage settings every function reads from its environment, and the
-//! DynamoDB client built from them once per cold start.
+//! DynamoDB client (and store) built from them once per cold start.
 
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, retry::RetryConfig, timeout::TimeoutConfig};
 use evidentsource_runtime::EnvError;
+
+use crate::{Store, StoreConfig};
 
 /// `TABLE_NAME` (required) and `DYNAMODB_ENDPOINT` (optional: a local
 /// DynamoDB such as moto; unset in AWS).
@@ -59,6 +61,16 @@ pub async fn dynamodb_client(env: &StorageEnv) -> aws_sdk_dynamodb::Client {
         config = config.endpoint_url(endpoint);
     }
     aws_sdk_dynamodb::Client::from_conf(config.build())
+}
+
+/// The store of a function that needs nothing but the table: its settings
+/// from the environment, the default [`StoreConfig`]. Once per cold start.
+pub async fn store_from_env() -> Result<Store, EnvError> {
+    let env = StorageEnv::from_env()?;
+    Ok(Store::new(
+        dynamodb_client(&env).await,
+        StoreConfig::new(&env.table_name),
+    ))
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ pub(crate) use evidentsource_table_schema::{attribute, keys};
 pub use evidentsource_table_schema::{head, timestamp_from_millis};
 
 pub use chunk::pack_events;
-pub use connect::{StorageEnv, dynamodb_client};
+pub use connect::{StorageEnv, dynamodb_client, store_from_env};
 pub use deadline::Deadline;
 pub use error::StoreError;
 pub use head::{HeadError, HeadItem, HeadState};

@@ -1,7 +1,8 @@
 //! The condition index's writer against moto: what it writes for a history
 //! (checked against a model built from the events), that it moves the
 //! watermark only past what it wrote, and that repeating its work or
-//! indexing a deleted database changes nothing.
+//! indexing a deleted database changes nothing; that a dead incarnation
+//! is never given a watermark; that the writer stops in time.
 
 mod common;
 
@@ -9,9 +10,13 @@ use std::{collections::BTreeMap, time::Duration};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
-use evidentsource_storage::index::{
-    posting::decode,
-    writer::{PIECE, SLICE_EVENTS},
+use evidentsource_domain::DatabaseName;
+use evidentsource_storage::{
+    Deadline,
+    index::{
+        posting::decode,
+        writer::{PIECE, SLICE_EVENTS, SLICE_RESERVE, WatermarkMove},
+    },
 };
 use evidentsource_table_schema::index as keys;
 
@@ -215,6 +220,7 @@ async fn the_watermark_moves_a_slice_at_a_time_and_only_on_chunk_boundaries() {
         .await
         .unwrap();
     assert_eq!((none.slices, none.watermark), (0, 0), "{none:?}");
+    assert!(none.active && none.cut_short, "{none:?}");
     // The first slice (to revision 5,000) ends with the commit holding
     // it (at 5,400), the second at the head.
     let all = store
@@ -222,4 +228,118 @@ async fn the_watermark_moves_a_slice_at_a_time_and_only_on_chunk_boundaries() {
         .await
         .unwrap();
     assert_eq!((all.slices, all.watermark), (2, total), "{all:?}");
+    assert!(!all.cut_short, "{all:?}");
+}
+
+/// The watermark item of `incarnation`, if any.
+async fn watermark_item(
+    store: &evidentsource_storage::Store,
+    name: &str,
+    incarnation: &str,
+) -> Option<u64> {
+    let out = store
+        .client()
+        .get_item()
+        .table_name(&store.config().table_name)
+        .key("pk", AttributeValue::S(format!("db#{name}")))
+        .key("sk", AttributeValue::S(keys::watermark_sk(incarnation)))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    out.item.map(|i| i["w"].as_n().unwrap().parse().unwrap())
+}
+
+/// A store on a new table with a database of one committed event.
+async fn one_event_database() -> (evidentsource_storage::Store, DatabaseName) {
+    let store = store().await;
+    let name = new_db();
+    store.create_database(&name).await.unwrap();
+    let events = vec![event("e-1", "orders", Some("o-1"), "t", 10)];
+    store
+        .transact(&tx(&name, events, vec![], ""))
+        .await
+        .unwrap();
+    (store, name)
+}
+
+/// An indexer that read the head before a delete must not create the dead
+/// incarnation's watermark after it (reclaim may have removed it already,
+/// and nothing would remove it again): the first write checks the head.
+#[tokio::test]
+async fn a_first_watermark_write_after_a_delete_creates_nothing() {
+    let (store, name) = one_event_database().await;
+    let old = store.read_head(name.as_str()).await.unwrap().unwrap();
+
+    store.delete_database(&name).await.unwrap();
+    let moved = store.move_watermark(&old, 0, old.revision).await.unwrap();
+    assert_eq!(moved, WatermarkMove::Dead);
+    assert_eq!(
+        watermark_item(&store, name.as_str(), &old.incarnation).await,
+        None
+    );
+
+    // Created again: another incarnation, still dead for the old one.
+    store.create_database(&name).await.unwrap();
+    let new = store.read_head(name.as_str()).await.unwrap().unwrap();
+    assert_ne!(new.incarnation, old.incarnation);
+    let moved = store.move_watermark(&old, 0, old.revision).await.unwrap();
+    assert_eq!(moved, WatermarkMove::Dead);
+    assert_eq!(
+        watermark_item(&store, name.as_str(), &old.incarnation).await,
+        None
+    );
+
+    // The live incarnation: created once, then moved by compare-and-set.
+    let table = [
+        (0, 2, WatermarkMove::Moved, Some(2)),
+        // Another indexer's first write came first.
+        (0, 3, WatermarkMove::Raced, Some(2)),
+        (2, 4, WatermarkMove::Moved, Some(4)),
+        (2, 5, WatermarkMove::Raced, Some(4)),
+    ];
+    for (from, to, expected, stored) in table {
+        let moved = store.move_watermark(&new, from, to).await.unwrap();
+        assert_eq!(moved, expected, "{from} -> {to}");
+        assert_eq!(
+            watermark_item(&store, name.as_str(), &new.incarnation).await,
+            stored,
+            "{from} -> {to}"
+        );
+    }
+    // Indexing the database now starts from the new incarnation's own
+    // watermark; the old one is still absent.
+    assert_eq!(
+        watermark_item(&store, name.as_str(), &old.incarnation).await,
+        None
+    );
+}
+
+/// Bound to a deadline nearer than a slice needs, the writer starts no
+/// slice (and says it was cut short) instead of running into it.
+#[tokio::test]
+async fn no_slice_is_started_that_the_deadline_would_cut_off() {
+    let (store, name) = one_event_database().await;
+    let near = store.with_deadline(Deadline::after(SLICE_RESERVE / 2));
+    let progress = near
+        .index_database(name.as_str(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        (progress.slices, progress.watermark),
+        (0, 0),
+        "{progress:?}"
+    );
+    assert!(progress.cut_short, "{progress:?}");
+    let far = store.with_deadline(Deadline::after(SLICE_RESERVE * 4));
+    let progress = far
+        .index_database(name.as_str(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        (progress.slices, progress.watermark),
+        (1, 1),
+        "{progress:?}"
+    );
+    assert!(!progress.cut_short, "{progress:?}");
 }

@@ -5,7 +5,9 @@
 //! - [`attribute`]: the attribute names;
 //! - [`index`]: the keys of the condition index's items;
 //! - [`head`]: the head item, its [`HeadState`]s with their wire strings,
-//!   and what its new image means ([`HeadItem::change_of_image`]).
+//!   and what its new image means ([`HeadItem::change_of_image`]);
+//! - [`stream`]: which stream records are a head item's changes, for the
+//!   stream's consumers (publisher and indexer).
 //!
 //! Item layout and commit protocol are described in `docs/storage.md`.
 
@@ -13,6 +15,7 @@ pub mod attribute;
 pub mod head;
 pub mod index;
 pub mod keys;
+pub mod stream;
 
 pub use head::{HeadError, HeadItem, HeadState};
 

@@ -1,10 +1,13 @@
-//! The local runner: the three functions wired together as AWS wires them,
+//! The local runner: the four functions wired together as AWS wires them,
 //! running their real handler code against local servers (moto, tansu).
 //!
 //! - [`api`]: API Gateway (HTTP API, payload 2.0) in front of command ingestion;
-//! - [`stream_poller`]: the DynamoDB stream event source feeding the publisher,
-//!   with the delivery rules of [`batcher`], the filters of [`filter`]
-//!   and the checkpoint of [`checkpoint`];
+//! - [`banner`]: what the runner prints once the stack is up;
+//! - [`stream_poller`]: the DynamoDB stream event source, twice: feeding the
+//!   publisher and the indexer, each with the delivery rules of [`batcher`],
+//!   the filters of [`filter`] and a checkpoint of its own ([`checkpoint`]);
+//! - [`invoke`]: one invocation as Lambda runs it, and what a stream source
+//!   makes of the answer;
 //! - [`kafka_poller`]: the Kafka event source feeding the async commands
 //!   (on demand, or provisioned with the same delivery rules and an
 //!   on-failure queue);
@@ -16,11 +19,13 @@
 //!   (HTTP API and Kafka topics) only.
 
 pub mod api;
+pub mod banner;
 pub mod batcher;
 pub mod cfn;
 pub mod checkpoint;
 pub mod demo;
 pub mod filter;
+pub mod invoke;
 pub mod kafka_failure;
 pub mod kafka_poller;
 pub mod stack;

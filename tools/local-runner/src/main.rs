@@ -2,8 +2,9 @@
 //!
 //! Starts moto and tansu (unless `DYNAMODB_ENDPOINT` / `KAFKA_BROKERS` name
 //! running servers), creates the table and the four topics, and runs the
-//! three functions as AWS wires them: the HTTP API on 127.0.0.1, the
-//! DynamoDB stream into the publisher, the commands topic into the async
+//! four functions as AWS wires them: the HTTP API on 127.0.0.1, the
+//! DynamoDB stream into the publisher and (a second reader, with its own
+//! checkpoint) into the indexer, the commands topic into the async
 //! commands function. Once everything is up it writes `.local/stack.env`.
 //!
 //! Without a command it runs until Ctrl-C (or SIGTERM). With one, it runs
@@ -13,6 +14,7 @@
 use std::{path::Path, process::ExitCode, sync::Arc, time::Duration};
 
 use aws_config::BehaviorVersion;
+use aws_lambda_events::event::{dynamodb::Event, streams::DynamoDbEventResponse};
 use evidentsource_admin::{Admin, Created, recommended};
 use evidentsource_async_commands::{Processor, ProcessorConfig};
 use evidentsource_command_ingestion::{
@@ -24,14 +26,15 @@ use evidentsource_kafka_event_source::EventSource;
 use evidentsource_local_runner::{
     Shutdown,
     api::{self, Gateway},
-    batcher::Outcome,
+    banner,
     checkpoint::CheckpointFile,
     filter::Filters,
+    invoke::{invoke, stream_outcome},
     kafka_failure::{FailureQueue, Origin},
     kafka_poller::KafkaSource,
     stack::{StackInfo, StackSettings, ensure_table, read_env_file, wait_until},
     stream_poller::{StreamSource, open_stream},
-    template::EventSources,
+    template::{EventSources, StreamSettings},
 };
 use evidentsource_local_servers::LocalServers;
 use evidentsource_storage::{Deadline, StorageEnv, Store, StoreConfig, dynamodb_client};
@@ -68,7 +71,9 @@ fn main() -> ExitCode {
 fn start(command: Option<Vec<String>>) -> Result<ExitCode, Failure> {
     let settings = StackSettings::from_env()?;
     let sources = EventSources::from_template(&settings.template, &settings.template_parameters)?;
-    let filters = Filters::parse(&sources.stream_filters)?;
+    // Refused before anything starts.
+    Filters::parse(&sources.publisher.filters)?;
+    Filters::parse(&sources.indexer.filters)?;
     // Bound first: the API's address is part of BASE_URI.
     let listener = std::net::TcpListener::bind(("127.0.0.1", settings.api_port.unwrap_or(0)))
         .map_err(|e| format!("API port: {e}"))?;
@@ -91,9 +96,7 @@ fn start(command: Option<Vec<String>>) -> Result<ExitCode, Failure> {
     set_function_env(&info, command.is_some());
     lambda_http::tracing::init_default_subscriber_with_writer(std::io::stderr);
     let runtime = tokio::runtime::Runtime::new()?;
-    let code = runtime.block_on(run(
-        settings, sources, filters, listener, &servers, &info, command,
-    ));
+    let code = runtime.block_on(run(settings, sources, listener, &servers, &info, command));
     runtime.shutdown_timeout(Duration::from_secs(2));
     drop(servers);
     code
@@ -131,7 +134,6 @@ fn set_function_env(info: &StackInfo, quiet: bool) {
 async fn run(
     settings: StackSettings,
     sources: EventSources,
-    filters: Filters,
     listener: std::net::TcpListener,
     servers: &LocalServers,
     info: &StackInfo,
@@ -154,7 +156,7 @@ async fn run(
         }
     }
 
-    // The three functions, built as their main.rs builds them.
+    // The four functions, built as their main.rs builds them.
     let mut app = App::new(Store::new(
         dynamodb.clone(),
         StoreConfig::new(&storage.table_name),
@@ -174,6 +176,10 @@ async fn run(
         Store::new(dynamodb.clone(), StoreConfig::new(&storage.table_name)),
         context,
     )?);
+    let indexer = Arc::new(Store::new(
+        dynamodb.clone(),
+        StoreConfig::new(&storage.table_name),
+    ));
 
     // The event sources.
     let region = aws.region().map(|r| r.to_string()).unwrap_or_default();
@@ -199,14 +205,17 @@ async fn run(
             .endpoint_url(&info.dynamodb_endpoint)
             .build(),
     );
-    let (reader, checkpoint) = open_stream(
-        streams,
-        &stream_arn,
-        &region,
-        sources.stream_starting_position,
-        CheckpointFile::new(&settings.stream_checkpoint),
-    )
-    .await?;
+    let open = |stream: &StreamSettings, checkpoint: &Path| {
+        stream_source(
+            streams.clone(),
+            &stream_arn,
+            &region,
+            stream.clone(),
+            CheckpointFile::new(checkpoint),
+        )
+    };
+    let publisher_source = open(&sources.publisher, &settings.stream_checkpoint).await?;
+    let indexer_source = open(&sources.indexer, &settings.indexer_checkpoint).await?;
     let consumer: Arc<StreamConsumer<KafkaContext>> = Arc::new(kafka.consumer(
         ConsumerProfile::EventSource {
             group: &settings.consumer_group,
@@ -226,41 +235,35 @@ async fn run(
         },
         shutdown.receiver(),
     )));
-    let stream_source = StreamSource {
-        reader,
-        settings: sources.stream,
-        window: sources.stream_window,
-        filters,
-        checkpoint: Some(checkpoint),
-    };
-    let publisher_timeout = sources.publisher_timeout;
-    tasks.push(tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            let totals = stream_source
-                .run(
-                    move |event| {
-                        let publisher = publisher.clone();
-                        async move {
-                            match invoke(publisher_timeout, |deadline| {
-                                publisher.handle(&event, deadline)
-                            })
-                            .await
-                            {
-                                Ok(response) => Outcome::Returned(response),
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "stream publisher failed");
-                                    Outcome::Failed
-                                }
-                            }
-                        }
-                    },
-                    shutdown,
-                )
-                .await;
-            tracing::info!(?totals, "stream event source stopped");
-        }
-    }));
+    tasks.push(spawn_stream_source(
+        "stream publisher",
+        publisher_source,
+        sources.publisher.clone(),
+        shutdown.clone(),
+        move |event, deadline| {
+            let publisher = publisher.clone();
+            async move {
+                publisher
+                    .handle(&event, deadline)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        },
+    ));
+    tasks.push(spawn_stream_source(
+        "indexer",
+        indexer_source,
+        sources.indexer.clone(),
+        shutdown.clone(),
+        move |event, deadline| {
+            let indexer = indexer.clone();
+            async move {
+                let report =
+                    evidentsource_indexer::handle(&indexer, &event, Deadline::at(deadline));
+                report.await.map(|r| r.response).map_err(|e| e.to_string())
+            }
+        },
+    ));
     let kafka_source = KafkaSource {
         consumer: consumer.clone(),
         settings: sources.kafka,
@@ -305,7 +308,7 @@ async fn run(
 
     let code = match command {
         None => {
-            print_banner(info, servers, &settings);
+            banner::print(info, servers, &settings);
             wait_for_signal().await;
             eprintln!("local-runner: stopping");
             Ok(ExitCode::SUCCESS)
@@ -380,20 +383,57 @@ async fn run_command(command: &[String], info: &StackInfo) -> Result<ExitCode, F
     }
 }
 
-/// One invocation as Lambda runs it: the handler's deadline is the
-/// function's timeout less the margin its `main.rs` keeps, and it is
-/// stopped at the timeout.
-async fn invoke<F, Fut, T, E>(timeout: Duration, handler: F) -> Result<T, String>
+/// A stream event source reading the table's stream from its own
+/// checkpoint, batching and filtering as `stream` says.
+async fn stream_source(
+    client: aws_sdk_dynamodbstreams::Client,
+    stream_arn: &str,
+    region: &str,
+    stream: StreamSettings,
+    checkpoint: CheckpointFile,
+) -> Result<StreamSource, Failure> {
+    let (reader, checkpoint) = open_stream(
+        client,
+        stream_arn,
+        region,
+        stream.starting_position,
+        checkpoint,
+    )
+    .await?;
+    Ok(StreamSource {
+        reader,
+        settings: stream.batch,
+        window: stream.window,
+        filters: Filters::parse(&stream.filters)?,
+        checkpoint: Some(checkpoint),
+    })
+}
+
+/// Runs a stream source until `shutdown`, invoking `function` (an event
+/// and its deadline) as Lambda invokes it under `stream`'s mapping.
+fn spawn_stream_source<F, Fut>(
+    name: &'static str,
+    source: StreamSource,
+    stream: StreamSettings,
+    shutdown: Shutdown,
+    function: F,
+) -> tokio::task::JoinHandle<()>
 where
-    F: FnOnce(tokio::time::Instant) -> Fut,
-    Fut: std::future::Future<Output = Result<T, E>>,
-    E: std::fmt::Display,
+    F: Fn(Event, tokio::time::Instant) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<DynamoDbEventResponse, String>> + Send + 'static,
 {
-    let deadline = Deadline::for_timeout(timeout).instant();
-    match tokio::time::timeout(timeout, handler(deadline)).await {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(_) => Err(format!("timed out after {timeout:?}")),
-    }
+    let function = Arc::new(function);
+    tokio::spawn(async move {
+        let invocation = move |event: Event| {
+            let (function, stream) = (function.clone(), stream.clone());
+            async move {
+                let answer = invoke(stream.timeout, |deadline| function(event, deadline)).await;
+                stream_outcome(name, answer, stream.partial_batch_responses)
+            }
+        };
+        let totals = source.run(invocation, shutdown).await;
+        tracing::info!(function = name, ?totals, "stream event source stopped");
+    })
 }
 
 async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
@@ -413,76 +453,4 @@ async fn wait_for_signal() {
             }
         } => {}
     }
-}
-
-fn print_banner(info: &StackInfo, servers: &LocalServers, settings: &StackSettings) {
-    let started = |name: &str| {
-        servers
-            .processes()
-            .iter()
-            .find(|p| p.name() == name)
-            .map(|p| format!("{name}, log {}", p.log_path().display()))
-            .unwrap_or_else(|| "yours".to_owned())
-    };
-    let t = &info.topics;
-    // Relative to where the user is, when it is below.
-    let env_file = std::env::current_dir()
-        .ok()
-        .and_then(|cwd| {
-            settings
-                .env_file
-                .strip_prefix(cwd)
-                .ok()
-                .map(Path::to_path_buf)
-        })
-        .unwrap_or_else(|| settings.env_file.clone());
-    let env = env_file.display();
-    println!(
-        r#"
-EvidentSource is running locally (Ctrl-C stops everything).
-
-  HTTP API       {api}
-  DynamoDB       {ddb}   ({moto}; table {table})
-  Kafka          {kafka}   ({tansu})
-  Topics         {events} (database events)
-                 {commands} -> {responses} (async commands)
-                 {proposals}
-  Stack          {env}
-
-In another terminal:
-
-  set -a; . {env}; set +a
-  curl -s -X POST "$API_URL/databases" -H 'content-type: application/json' -d '{{"name": "accounts"}}'
-  curl -s -X POST "$API_URL/databases/accounts/transactions" -H 'content-type: application/json' -d '{{
-    "transaction_id": "open-42",
-    "events": [{{"specversion": "1.0", "id": "e-1", "source": "https://example.com/bank/accounts",
-                "type": "com.bank.account-opened", "subject": "account-42", "data": {{"owner": "Ada"}}}}],
-    "conditions": [{{"selector": {{"subject_equals": "account-42"}}, "max": 0}}]}}'
-  curl -s -X POST "$API_URL/databases/accounts/transactions?mode=async" -H 'content-type: application/json' -d '{{
-    "events": [{{"specversion": "1.0", "id": "e-2", "source": "https://example.com/bank/accounts",
-                "type": "com.bank.deposited", "subject": "account-42", "data": {{"amount": 10}}}}]}}'
-  curl -s "$API_URL/databases/accounts"
-  curl -s "$API_URL/databases/accounts/events?from=1&to=100"
-  curl -s -X POST "$API_URL/databases/accounts/query" -H 'content-type: application/json' -d '{{"selector": {{"subject_equals": "account-42"}}}}'
-  curl -s -X DELETE "$API_URL/databases/accounts"
-
-Watch the database events as a consumer sees them:
-
-  set -a; . {env}; set +a; cargo run -q -p evidentsource-database-events-consumer
-
-Run the demo scenario against this stack:
-
-  cargo run -q -p evidentsource-local-runner --bin demo
-"#,
-        api = info.api_url,
-        ddb = info.dynamodb_endpoint,
-        moto = started("moto"),
-        table = info.table_name,
-        kafka = info.kafka_brokers,
-        tansu = started("tansu"),
-        events = t.database_events,
-        commands = t.async_commands,
-        responses = t.async_responses,
-        proposals = t.transaction_proposals,
-    );
 }

@@ -12,7 +12,8 @@
 //! | `ASYNC_COMMANDS_CONSUMER_GROUP` | `evidentsource-async-commands` (the template's default) |
 //! | `EVIDENTSOURCE_TOPIC_PARTITIONS` | 3 |
 //! | `EVIDENTSOURCE_STACK_ENV` | `.local/stack.env` at the workspace root |
-//! | `EVIDENTSOURCE_STREAM_CHECKPOINT` | `stream-checkpoint.json` next to `stack.env` |
+//! | `EVIDENTSOURCE_STREAM_CHECKPOINT` | `stream-checkpoint.json` next to `stack.env` (the publisher's stream source) |
+//! | `EVIDENTSOURCE_INDEXER_CHECKPOINT` | `indexer-checkpoint.json` next to `stack.env` (the indexer's stream source) |
 //! | `EVIDENTSOURCE_TEMPLATE` | `template.yaml` at the workspace root |
 //! | `EVIDENTSOURCE_TEMPLATE_PARAMETERS` | none: `Name=Value` pairs for the template's parameters, as `sam deploy --parameter-overrides` takes them (e.g. `AsyncCommandsPollerMode=Provisioned`) |
 
@@ -50,6 +51,9 @@ pub struct StackSettings {
     /// Where the stream event source keeps its checkpoint
     /// ([`crate::checkpoint`]); it outlives the stack, unlike `env_file`.
     pub stream_checkpoint: PathBuf,
+    /// The indexer's stream source's own checkpoint: a second reader of
+    /// the stream, with its own position, as Lambda keeps one per mapping.
+    pub indexer_checkpoint: PathBuf,
     pub template: PathBuf,
     /// The template's parameters as deployed (others keep their default).
     pub template_parameters: Vec<(String, String)>,
@@ -103,6 +107,9 @@ impl StackSettings {
             stream_checkpoint: get("EVIDENTSOURCE_STREAM_CHECKPOINT")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| env_file.with_file_name("stream-checkpoint.json")),
+            indexer_checkpoint: get("EVIDENTSOURCE_INDEXER_CHECKPOINT")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| env_file.with_file_name("indexer-checkpoint.json")),
             env_file,
             template: get("EVIDENTSOURCE_TEMPLATE")
                 .map(PathBuf::from)
@@ -291,6 +298,12 @@ mod tests {
             s.stream_checkpoint,
             PathBuf::from("/tmp/x/stream-checkpoint.json")
         );
+        assert_eq!(
+            s.indexer_checkpoint,
+            PathBuf::from("/tmp/x/indexer-checkpoint.json")
+        );
+        let s = settings(&[("EVIDENTSOURCE_INDEXER_CHECKPOINT", "/var/ix.json")]).unwrap();
+        assert_eq!(s.indexer_checkpoint, PathBuf::from("/var/ix.json"));
         let s = settings(&[
             ("EVIDENTSOURCE_STACK_ENV", "/tmp/x/stack.env"),
             ("EVIDENTSOURCE_STREAM_CHECKPOINT", "/var/cp.json"),

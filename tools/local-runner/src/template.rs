@@ -33,19 +33,33 @@ pub struct KafkaErrorHandling {
     pub on_failure: Option<String>,
 }
 
-/// Both event sources, as the template sets them.
+/// A DynamoDB stream event source mapping and its function's timeout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSettings {
+    pub batch: BatchSettings,
+    pub window: Duration,
+    /// The `FilterCriteria` patterns (JSON).
+    pub filters: Vec<String>,
+    /// Where the source starts reading a stream it never read.
+    pub starting_position: StartingPosition,
+    /// `FunctionResponseTypes: [ReportBatchItemFailures]`: the function's
+    /// reported failures count; without it Lambda ignores them.
+    pub partial_batch_responses: bool,
+    /// The function's `Timeout`: each invocation's deadline.
+    pub timeout: Duration,
+}
+
+/// The event sources, as the template sets them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventSources {
-    pub stream: BatchSettings,
-    pub stream_window: Duration,
-    /// The stream source's `FilterCriteria` patterns (JSON).
-    pub stream_filters: Vec<String>,
-    /// Where the stream source starts reading a stream it never read.
-    pub stream_starting_position: StartingPosition,
+    /// The table's stream into the publisher (`StreamPublisherEventSource`).
+    pub publisher: StreamSettings,
+    /// The same stream into the indexer (`IndexerEventSource`), a second
+    /// reader with its own position.
+    pub indexer: StreamSettings,
     pub kafka: KafkaSettings,
     /// The functions' `Timeout`s: each invocation's deadline.
     pub ingestion_timeout: Duration,
-    pub publisher_timeout: Duration,
     pub async_timeout: Duration,
     /// The HTTP API integration's `TimeoutInMillis` (30 s when unset).
     pub integration_timeout: Duration,
@@ -76,8 +90,9 @@ impl EventSources {
         Self::parse(&text, parameters).map_err(fail)
     }
 
-    /// Reads `StreamPublisherEventSource`, `AsyncCommandsSelfManagedSource`,
-    /// `HttpApiIntegration` and the functions' timeouts.
+    /// Reads `StreamPublisherEventSource`, `IndexerEventSource`,
+    /// `AsyncCommandsSelfManagedSource`, `HttpApiIntegration` and the
+    /// functions' timeouts.
     pub fn parse(text: &str, parameters: &[(String, String)]) -> Result<Self, String> {
         let deployment = Deployment::new(&cfn::load(text)?, parameters)?;
         let props = |resource: &str| -> Result<&Yaml, String> {
@@ -89,8 +104,13 @@ impl EventSources {
             let t = int(props(resource)?, "Timeout").map_err(|e| format!("{resource}: {e}"))?;
             Ok(Duration::from_secs(t.max(1) as u64))
         };
-        let stream = props("StreamPublisherEventSource")?;
-        let kafka = props("AsyncCommandsSelfManagedSource")?;
+        let stream = |source: &str, function: &str| -> Result<StreamSettings, String> {
+            let read = stream_settings(props(source)?).map_err(|e| format!("{source}: {e}"))?;
+            Ok(StreamSettings {
+                timeout: seconds(function)?,
+                ..read
+            })
+        };
         let integration_timeout = || -> Result<Duration, String> {
             let integration = props("HttpApiIntegration")?;
             if integration["TimeoutInMillis"].is_badvalue() {
@@ -104,41 +124,56 @@ impl EventSources {
             Ok(Duration::from_millis(ms as u64))
         };
         Ok(EventSources {
-            stream: BatchSettings {
-                batch_size: int(stream, "BatchSize")? as usize,
-                max_retries: int(stream, "MaximumRetryAttempts")? as u32,
-                bisect_on_error: stream["BisectBatchOnFunctionError"]
-                    .as_bool()
-                    .ok_or("BisectBatchOnFunctionError is not a boolean")?,
-            },
-            stream_window: Duration::from_secs(
-                int(stream, "MaximumBatchingWindowInSeconds")? as u64
-            ),
-            stream_filters: match stream["FilterCriteria"]["Filters"].as_vec() {
-                None => Vec::new(),
-                Some(filters) => filters
-                    .iter()
-                    .map(|f| {
-                        f["Pattern"]
-                            .as_str()
-                            .map(str::to_owned)
-                            .ok_or_else(|| "a FilterCriteria filter has no Pattern".to_owned())
-                    })
-                    .collect::<Result<_, _>>()?,
-            },
-            stream_starting_position: StartingPosition::parse(
-                stream["StartingPosition"]
-                    .as_str()
-                    .ok_or("StartingPosition is not a string")?,
-            )?,
-            kafka: kafka_settings(kafka, &deployment)
+            publisher: stream("StreamPublisherEventSource", "StreamPublisherFunction")?,
+            indexer: stream("IndexerEventSource", "IndexerFunction")?,
+            kafka: kafka_settings(props("AsyncCommandsSelfManagedSource")?, &deployment)
                 .map_err(|e| format!("AsyncCommandsSelfManagedSource: {e}"))?,
             ingestion_timeout: seconds("CommandIngestionFunction")?,
-            publisher_timeout: seconds("StreamPublisherFunction")?,
             async_timeout: seconds("AsyncCommandsFunction")?,
             integration_timeout: integration_timeout()?,
         })
     }
+}
+
+/// A stream event source's batching, retries, filters and start (its
+/// function's timeout is the caller's to set).
+fn stream_settings(stream: &Yaml) -> Result<StreamSettings, String> {
+    let partial_batch_responses = match stream["FunctionResponseTypes"].as_vec() {
+        None => false,
+        Some(types) => match types.iter().map(Yaml::as_str).collect::<Vec<_>>()[..] {
+            [Some("ReportBatchItemFailures")] => true,
+            _ => return Err("FunctionResponseTypes is not [ReportBatchItemFailures]".into()),
+        },
+    };
+    Ok(StreamSettings {
+        batch: BatchSettings {
+            batch_size: int(stream, "BatchSize")? as usize,
+            max_retries: int(stream, "MaximumRetryAttempts")? as u32,
+            bisect_on_error: stream["BisectBatchOnFunctionError"]
+                .as_bool()
+                .ok_or("BisectBatchOnFunctionError is not a boolean")?,
+        },
+        window: Duration::from_secs(int(stream, "MaximumBatchingWindowInSeconds")? as u64),
+        filters: match stream["FilterCriteria"]["Filters"].as_vec() {
+            None => Vec::new(),
+            Some(filters) => filters
+                .iter()
+                .map(|f| {
+                    f["Pattern"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| "a FilterCriteria filter has no Pattern".to_owned())
+                })
+                .collect::<Result<_, _>>()?,
+        },
+        starting_position: StartingPosition::parse(
+            stream["StartingPosition"]
+                .as_str()
+                .ok_or("StartingPosition is not a string")?,
+        )?,
+        partial_batch_responses,
+        timeout: Duration::ZERO,
+    })
 }
 
 fn int(p: &Yaml, key: &str) -> Result<i64, String> {
@@ -231,18 +266,37 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
         let sources = EventSources::from_template(&path, &[]).unwrap();
         assert_eq!(
-            sources.stream,
+            sources.publisher.batch,
             BatchSettings {
                 batch_size: 1000,
                 max_retries: 10000,
                 bisect_on_error: true
             }
         );
-        assert_eq!(sources.stream_window, Duration::ZERO);
-        assert_eq!(sources.stream_filters.len(), 1);
-        assert!(sources.stream_filters[0].contains("head"));
+        assert_eq!(sources.publisher.window, Duration::ZERO);
+        assert_eq!(sources.publisher.filters.len(), 1);
+        assert!(sources.publisher.filters[0].contains("head"));
+        assert!(sources.publisher.partial_batch_responses);
         assert_eq!(sources.ingestion_timeout, Duration::from_secs(15));
-        assert_eq!(sources.publisher_timeout, Duration::from_secs(60));
+        assert_eq!(sources.publisher.timeout, Duration::from_secs(60));
+        // The indexer: the same stream, its own mapping.
+        assert_eq!(
+            sources.indexer.batch,
+            BatchSettings {
+                batch_size: 1000,
+                max_retries: 100,
+                bisect_on_error: true
+            }
+        );
+        assert_eq!(sources.indexer.window, Duration::from_secs(1));
+        assert_eq!(sources.indexer.filters.len(), 1);
+        assert!(sources.indexer.filters[0].contains("active"));
+        assert!(sources.indexer.partial_batch_responses);
+        assert_eq!(sources.indexer.timeout, Duration::from_secs(60));
+        assert_eq!(
+            sources.indexer.starting_position,
+            StartingPosition::TrimHorizon
+        );
         assert_eq!(sources.async_timeout, Duration::from_secs(120));
         assert_eq!(
             sources.kafka,
@@ -260,7 +314,7 @@ mod tests {
         let full = std::fs::read_to_string(path).unwrap();
         let sources = EventSources::parse(&full, &[]).unwrap();
         assert_eq!(
-            sources.stream_starting_position,
+            sources.publisher.starting_position,
             StartingPosition::TrimHorizon
         );
         assert_eq!(sources.integration_timeout, Duration::from_secs(20));
@@ -296,13 +350,32 @@ mod tests {
         for (from, to, expected) in table {
             assert!(full.contains(from), "{from}");
             let read = EventSources::parse(&full.replace(from, to), &[])
-                .map(|s| (s.stream_starting_position, s.integration_timeout));
+                .map(|s| (s.publisher.starting_position, s.integration_timeout));
             match (read, expected) {
                 (Ok(read), Ok(expected)) => assert_eq!(read, expected, "{to}"),
                 (Err(e), Err(words)) => assert!(e.contains(words), "{to}: {e}"),
                 (read, expected) => panic!("{to}: {read:?}, expected {expected:?}"),
             }
         }
+    }
+
+    /// Lambda counts a function's reported failures only with
+    /// `ReportBatchItemFailures`; anything else in the list is refused.
+    #[test]
+    fn partial_batch_responses_follow_the_function_response_types() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+        let full = std::fs::read_to_string(path).unwrap();
+        let types = "      FunctionResponseTypes: [ReportBatchItemFailures]\n";
+        assert_eq!(full.matches(types).count(), 2);
+        let sources = EventSources::parse(&full.replacen(types, "", 2), &[]).unwrap();
+        assert!(!sources.publisher.partial_batch_responses);
+        assert!(!sources.indexer.partial_batch_responses);
+        let odd = full.replace(types, "      FunctionResponseTypes: [Everything]\n");
+        let e = EventSources::parse(&odd, &[]).unwrap_err();
+        assert!(
+            e.contains("StreamPublisherEventSource: FunctionResponseTypes"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -9,6 +9,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod common;
+
+use common::wait_for_stack_env;
 use evidentsource_local_runner::{demo::http, stack::read_env_file};
 
 const RUNNER: &str = env!("CARGO_BIN_EXE_local-runner");
@@ -233,14 +236,7 @@ async fn dev_mode_serves_until_ctrl_c_then_stops_everything() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let until = Instant::now() + Duration::from_secs(90);
-    while !stack_env.exists() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the runner exited early: {status}");
-        }
-        assert!(Instant::now() < until, "no stack.env within 90 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_stack_env(&mut child, &stack_env).await;
     let file = read_env_file(&stack_env).unwrap();
     let get = |k: &str| file.iter().find(|(key, _)| key == k).unwrap().1.clone();
     let api = get("API_URL");

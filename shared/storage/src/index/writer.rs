@@ -7,10 +7,23 @@
 //! below the watermark. Every write repeats safely (items are the same for
 //! the same chunk; the watermark moves by compare-and-set), so crashes,
 //! retries and two indexers at once cost double work, never a wrong index.
+//!
+//! A dead incarnation is never given a watermark (§6, §10): the first
+//! watermark write is a transaction that checks the head is still active
+//! with the same incarnation. Without it, an indexer that read the head
+//! before a delete could create `ix#{inc}` after reclaim removed the
+//! incarnation's items, and nothing would ever remove it. Later moves
+//! update an existing item only (`#w = :old`), which cannot create one.
+//!
+//! Time: every call runs under the store's deadline (`in_time`), and a
+//! slice is started only while both the budget lasts and the deadline
+//! leaves [`SLICE_RESERVE`], so a slice is not abandoned half way.
 
 use std::{collections::HashMap, time::Duration};
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, PutRequest, TransactWriteItem, Update, WriteRequest,
+};
 use evidentsource_domain::OwnedFacts;
 use evidentsource_table_schema::index as index_keys;
 
@@ -20,8 +33,9 @@ use crate::{
     attr::{get_u64, n, s},
     attribute,
     batch::BATCH_ITEMS,
+    cancellation::{cancellation, classify_transaction, failed_check},
     error::{classify, fault},
-    head::HeadItem,
+    head::{HeadItem, HeadState},
     keys,
 };
 
@@ -31,6 +45,11 @@ pub const WATERMARK: &str = "w";
 pub const PIECE: &str = "e";
 /// About this many events are indexed per slice before the watermark moves.
 pub const SLICE_EVENTS: u64 = 5_000;
+/// A slice is started only when the store's deadline is at least this far
+/// away: a slice (a query of ~4 MB of chunks, ~100 batch writes, the
+/// watermark) takes a few seconds, and one cut off by the deadline is
+/// work thrown away.
+pub const SLICE_RESERVE: Duration = Duration::from_secs(5);
 
 /// What one call did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +61,24 @@ pub struct IndexProgress {
     pub items_written: u64,
     /// Slices indexed (watermark moves).
     pub slices: u32,
+    /// Whether the head read last was active; false: the database is
+    /// deleted or does not exist (what was written before it was deleted
+    /// is reclaimed with it).
+    pub active: bool,
+    /// Whether the budget or the deadline ended the call before the
+    /// watermark reached the head.
+    pub cut_short: bool,
+}
+
+/// What a watermark write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatermarkMove {
+    Moved,
+    /// Another indexer moved it first: re-read and go on from there.
+    Raced,
+    /// The head is no longer active with this incarnation (deleted, or
+    /// deleted and created again): nothing was written.
+    Dead,
 }
 
 impl Store {
@@ -57,20 +94,36 @@ impl Store {
         let mut progress = IndexProgress::default();
         loop {
             let Some(head) = self.read_head(name).await?.filter(HeadItem::is_active) else {
+                progress.active = false;
                 return Ok(progress);
             };
+            progress.active = true;
             let watermark = self.read_watermark(&head).await?;
             progress.watermark = watermark;
             progress.head = head.revision;
-            if watermark >= head.revision || tokio::time::Instant::now() >= until {
+            if watermark >= head.revision {
+                return Ok(progress);
+            }
+            if !self.may_start_slice(until) {
+                progress.cut_short = true;
                 return Ok(progress);
             }
             let to = head.revision.min(watermark + SLICE_EVENTS);
             let (written, new_watermark) = self.index_slice(&head, watermark + 1, to).await?;
             progress.items_written += written;
-            self.move_watermark(&head, watermark, new_watermark).await?;
+            if self.move_watermark(&head, watermark, new_watermark).await? == WatermarkMove::Dead {
+                // Deleted while we indexed: the next round reads the
+                // tombstone (or the new incarnation) and says so.
+                continue;
+            }
             progress.slices += 1;
         }
+    }
+
+    /// Whether a slice started now ends within the budget and well before
+    /// the store's deadline.
+    fn may_start_slice(&self, until: tokio::time::Instant) -> bool {
+        tokio::time::Instant::now() < until && self.deadline.is_none_or(|d| d.allows(SLICE_RESERVE))
     }
 
     /// The incarnation's watermark (0 when nothing is indexed yet).
@@ -159,13 +212,18 @@ impl Store {
     }
 
     /// Moves the watermark from `old` to `new`, unless another indexer
-    /// moved it meanwhile (then the next round reads where it stands).
-    async fn move_watermark(&self, head: &HeadItem, old: u64, new: u64) -> Result<(), StoreError> {
-        let condition = if old == 0 {
-            "attribute_not_exists(#w) OR #w = :old"
-        } else {
-            "#w = :old"
-        };
+    /// moved it meanwhile (then the next round reads where it stands). The
+    /// first write (`old = 0`) creates the item, and only while the head is
+    /// active with this incarnation (see the module docs).
+    pub async fn move_watermark(
+        &self,
+        head: &HeadItem,
+        old: u64,
+        new: u64,
+    ) -> Result<WatermarkMove, StoreError> {
+        if old == 0 {
+            return self.first_watermark(head, new).await;
+        }
         let result = self
             .in_time(
                 "UpdateItem (index watermark)",
@@ -178,7 +236,8 @@ impl Store {
                         s(&index_keys::watermark_sk(&head.incarnation)),
                     )
                     .update_expression("SET #w = :new")
-                    .condition_expression(condition)
+                    // An existing item only: never creates one.
+                    .condition_expression("#w = :old")
                     .expression_attribute_names("#w", WATERMARK)
                     .expression_attribute_values(":new", n(new))
                     .expression_attribute_values(":old", n(old))
@@ -186,14 +245,65 @@ impl Store {
             )
             .await?;
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(WatermarkMove::Moved),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                Ok(())
+                Ok(WatermarkMove::Raced)
             }
             Err(e) => Err(classify("UpdateItem (index watermark)", e)),
+        }
+    }
+
+    /// The first watermark write: the head's condition check and the
+    /// watermark in one transaction.
+    async fn first_watermark(
+        &self,
+        head: &HeadItem,
+        new: u64,
+    ) -> Result<WatermarkMove, StoreError> {
+        const OPERATION: &str = "TransactWriteItems (first index watermark)";
+        let table = &self.config.table_name;
+        let alive = ConditionCheck::builder()
+            .table_name(table)
+            .key(attribute::PK, s(&keys::head_pk(&head.name)))
+            .key(attribute::SK, s(keys::HEAD_SK))
+            .condition_expression("#st = :active AND incarnation = :inc")
+            .expression_attribute_names("#st", attribute::STATE)
+            .expression_attribute_values(":active", s(HeadState::Active.as_str()))
+            .expression_attribute_values(":inc", s(&head.incarnation))
+            .build()
+            .map_err(fault)?;
+        // `:old = 0`: absent, or left at 0 by nobody (the writer never
+        // writes 0), so another indexer's first write wins the race.
+        let mark = Update::builder()
+            .table_name(table)
+            .key(attribute::PK, s(&keys::head_pk(&head.name)))
+            .key(
+                attribute::SK,
+                s(&index_keys::watermark_sk(&head.incarnation)),
+            )
+            .update_expression("SET #w = :new")
+            .condition_expression("attribute_not_exists(#w) OR #w = :old")
+            .expression_attribute_names("#w", WATERMARK)
+            .expression_attribute_values(":new", n(new))
+            .expression_attribute_values(":old", n(0))
+            .build()
+            .map_err(fault)?;
+        let request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(alive).build())
+            .transact_items(TransactWriteItem::builder().update(mark).build())
+            .send();
+        match self.in_time(OPERATION, request).await? {
+            Ok(_) => Ok(WatermarkMove::Moved),
+            Err(e) => match cancellation(&e) {
+                Some(reasons) if failed_check(&reasons, 0) => Ok(WatermarkMove::Dead),
+                Some(reasons) if failed_check(&reasons, 1) => Ok(WatermarkMove::Raced),
+                _ => Err(classify_transaction(OPERATION, e)),
+            },
         }
     }
 }

@@ -83,6 +83,22 @@ pub fn ns_per_call(seen: &Seen) -> Vec<Vec<u32>> {
         .collect()
 }
 
+/// Waits (at most 90 s) until the runner `child` has written `stack_env`:
+/// the stack is up.
+pub async fn wait_for_stack_env(child: &mut std::process::Child, stack_env: &std::path::Path) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while !stack_env.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the runner exited early: {status}");
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "no stack.env within 90 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 pub fn pk_n_of(record: &aws_lambda_events::event::dynamodb::EventRecord) -> u32 {
     let image = serde_json::to_value(&record.change.new_image).unwrap();
     image["n"]["N"].as_str().unwrap().parse().unwrap()
