@@ -34,7 +34,7 @@ use evidentsource_proto::{
         cloud_event::{CloudEventAttributeValue, Data, cloud_event_attribute_value::Attr},
     },
 };
-use evidentsource_storage::{Store, StoreConfig, table::create_table};
+use evidentsource_storage::{QueryBounds, Store, StoreConfig, table::create_table};
 
 /// The index is brought up to date after this many samples of each kind.
 pub const INDEX_EVERY: usize = 10;
@@ -127,6 +127,12 @@ pub struct Scale {
     pub kinds: Vec<Samples>,
     /// The index's lag behind the head at each conditional sample (events).
     pub max_lag: u64,
+    /// Write units the index cost for the loaded history (by item size).
+    pub index_write_units: u64,
+    /// A query of one subject's events (first page, up to 100).
+    pub query: Samples,
+    /// Events in those pages, median.
+    pub query_events: f64,
 }
 
 /// Counts the read units of reads, by response size.
@@ -238,7 +244,7 @@ pub async fn measure(endpoint: &str, shape: Shape, events: u64, samples: usize) 
     }
     let load_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    index(&loader, &db).await;
+    let index_write_units = index(&loader, &db).await;
     let index_seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "conditions: {} events {}: loaded in {load_seconds:.0} s, indexed in {index_seconds:.0} s",
@@ -321,6 +327,36 @@ pub async fn measure(endpoint: &str, shape: Shape, events: u64, samples: usize) 
             .unwrap_or(0);
         max_lag = max_lag.max(head - watermark);
     }
+
+    // Queries of one existing subject's events, as a DCB client reads
+    // before deciding.
+    let mut query = Samples::default();
+    let mut sizes = Vec::new();
+    for round in 0..samples {
+        let subject = match shape {
+            Shape::SubjectPerEvent => shape.subject(1 + (round as u64 * 7919) % events),
+            Shape::HundredSubjects => shape.subject(round as u64 % 100),
+        };
+        let before = meter.0.load(Ordering::Relaxed);
+        let started = Instant::now();
+        let page = warm
+            .query(
+                db.as_str(),
+                &Selector::SubjectEquals(subject),
+                1,
+                QueryBounds {
+                    limit: 100,
+                    max_bytes: 5 << 20,
+                },
+            )
+            .await
+            .expect("a query");
+        query.millis.push(started.elapsed().as_secs_f64() * 1000.0);
+        query
+            .read_units
+            .push(meter.0.load(Ordering::Relaxed) - before);
+        sizes.push(page.events.len() as f64);
+    }
     Scale {
         shape,
         events,
@@ -328,17 +364,23 @@ pub async fn measure(endpoint: &str, shape: Shape, events: u64, samples: usize) 
         index_seconds,
         kinds,
         max_lag,
+        index_write_units,
+        query,
+        query_events: percentile(&sizes, 0.5),
     }
 }
 
-async fn index(store: &Store, db: &DatabaseName) {
+/// Indexes up to the head; returns the write units it took.
+async fn index(store: &Store, db: &DatabaseName) -> u64 {
+    let mut units = 0;
     loop {
         let progress = store
             .index_database(db.as_str(), Duration::from_secs(3600))
             .await
             .expect("index");
+        units += progress.write_units;
         if progress.watermark >= progress.head {
-            return;
+            return units;
         }
     }
 }
@@ -378,7 +420,45 @@ pub fn render(md: &mut String, scales: &[Scale], samples: usize) {
     }
     let _ = writeln!(
         md,
-        "\nLoading and indexing (moto): {}.\n",
+        "\nA query of one subject's events (`POST /databases/{{name}}/query` in storage: first page, up to 100 events), {samples} times, on the warm process:\n\n\
+         | history | events per page (median) | p50 ms | p99 ms | × the same query at the smallest history (p50) | read units (median) |\n|---|---:|---:|---:|---:|---:|"
+    );
+    for s in scales {
+        let smallest = scales
+            .iter()
+            .filter(|o| o.shape == s.shape)
+            .min_by_key(|o| o.events)
+            .map(|o| o.query.p(0.5))
+            .unwrap_or(f64::NAN);
+        let _ = writeln!(
+            md,
+            "| {} events, {} | {:.0} | {:.1} | {:.1} | {:.2} | {:.0} |",
+            s.events,
+            s.shape.label(),
+            s.query_events,
+            s.query.p(0.5),
+            s.query.p(0.99),
+            s.query.p(0.5) / smallest,
+            s.query.read_units_median()
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nWhat the index costs to write (by item size, 1 WU per started KB, not transactional), next to the commit's 0.46 WU/event for 100 × 200 B: {}.\n",
+        scales
+            .iter()
+            .map(|s| format!(
+                "{} {}: {:.2} WU/event",
+                s.shape.label(),
+                s.events,
+                s.index_write_units as f64 / s.events as f64
+            ))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    let _ = writeln!(
+        md,
+        "Loading and indexing (moto): {}.\n",
         scales
             .iter()
             .map(|s| format!(
@@ -412,5 +492,19 @@ pub fn target_rows(md: &mut String, scales: &[Scale], verdict: fn(bool) -> &'sta
             s.events,
             verdict(worst <= 1.5)
         );
+        let smallest = scales
+            .iter()
+            .filter(|o| o.shape == Shape::SubjectPerEvent)
+            .min_by_key(|o| o.events);
+        if let Some(small) = smallest {
+            let ratio = s.query.p(0.5) / small.query.p(0.5);
+            let _ = writeln!(
+                md,
+                "| a one-subject query at {} events ≤ 2 × the same query at {} events (p50) | {ratio:.2} × | {} |",
+                s.events,
+                small.events,
+                verdict(ratio <= 2.0)
+            );
+        }
     }
 }

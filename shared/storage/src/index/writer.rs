@@ -37,6 +37,7 @@ use crate::{
     error::{classify, fault},
     head::{HeadItem, HeadState},
     keys,
+    size::item_size,
 };
 
 /// The watermark's attribute: the last revision indexed (a chunk boundary).
@@ -59,6 +60,9 @@ pub struct IndexProgress {
     /// The head's revision when last read.
     pub head: u64,
     pub items_written: u64,
+    /// What those items cost by DynamoDB's item-size rules (1 write unit
+    /// per started KB; the watermark's moves not included).
+    pub write_units: u64,
     /// Slices indexed (watermark moves).
     pub slices: u32,
     /// Whether the head read last was active; false: the database is
@@ -110,7 +114,8 @@ impl Store {
             }
             let to = head.revision.min(watermark + SLICE_EVENTS);
             let (written, new_watermark) = self.index_slice(&head, watermark + 1, to).await?;
-            progress.items_written += written;
+            progress.items_written += written.items;
+            progress.write_units += written.write_units;
             if self.move_watermark(&head, watermark, new_watermark).await? == WatermarkMove::Dead {
                 // Deleted while we indexed: the next round reads the
                 // tombstone (or the new incarnation) and says so.
@@ -151,16 +156,22 @@ impl Store {
     }
 
     /// Writes the index items of the chunks holding `from..=to` (whole
-    /// chunks: the last may end past `to`); returns the items written and
+    /// chunks: the last may end past `to`); returns what was written and
     /// the last revision of the last chunk.
     async fn index_slice(
         &self,
         head: &HeadItem,
         from: u64,
         to: u64,
-    ) -> Result<(u64, u64), StoreError> {
+    ) -> Result<(Written, u64), StoreError> {
         let (chunks, _) = self.query_chunks(head, from, to).await?;
         let mut requests = Vec::new();
+        let mut write_units = 0;
+        let mut add = |item: HashMap<String, AttributeValue>| -> Result<(), StoreError> {
+            write_units += item_size(&item).div_ceil(1024) as u64;
+            requests.push(put(item)?);
+            Ok(())
+        };
         // Chunks of a slice share types and streams: each dictionary item
         // once (a batch may not name an item twice).
         let mut listed = std::collections::BTreeSet::new();
@@ -184,17 +195,17 @@ impl Store {
             last = last.max(first + events.len() as u64 - 1);
             let (postings, dictionary) = chunk_items(&head.name, &head.incarnation, &committed);
             for p in postings {
-                requests.push(put(HashMap::from([
+                add(HashMap::from([
                     (attribute::PK.to_owned(), s(&p.pk)),
                     (attribute::SK.to_owned(), s(&p.sk)),
                     (PIECE.to_owned(), AttributeValue::B(p.piece.into())),
-                ]))?);
+                ]))?;
             }
             for d in dictionary.into_iter().filter(|d| listed.insert(d.clone())) {
-                requests.push(put(HashMap::from([
+                add(HashMap::from([
                     (attribute::PK.to_owned(), s(&d.pk)),
                     (attribute::SK.to_owned(), s(&d.sk)),
-                ]))?);
+                ]))?;
             }
         }
         if last < to {
@@ -203,7 +214,10 @@ impl Store {
                 head.name
             )));
         }
-        let written = requests.len() as u64;
+        let written = Written {
+            items: requests.len() as u64,
+            write_units,
+        };
         for batch in requests.chunks(BATCH_ITEMS) {
             self.write_batch("BatchWriteItem (index)", batch.to_vec())
                 .await?;
@@ -306,6 +320,12 @@ impl Store {
             },
         }
     }
+}
+
+/// What a slice wrote.
+struct Written {
+    items: u64,
+    write_units: u64,
 }
 
 fn put(item: HashMap<String, AttributeValue>) -> Result<WriteRequest, StoreError> {
