@@ -1,5 +1,5 @@
 //! The indexer: the table's stream (head records) → each database's
-//! condition index, up to its head (docs/design/dcb-index.md §3.2). The
+//! condition index, up to its head (docs/storage.md, "Who writes it"). The
 //! writer is `Store::index_database` (`storage/src/index/writer.rs`);
 //! this is when it runs and what Lambda is told.
 //!

@@ -36,7 +36,7 @@ pub struct StoreConfig {
     pub max_read_events: u64,
     /// How long a deleted incarnation's index items are left before they
     /// are reclaimed: an indexer that read the head before the delete may
-    /// still be writing some (docs/design/dcb-index.md §6).
+    /// still be writing some (docs/storage.md, "Delete and reclaim").
     pub index_grace: Duration,
     /// A condition about a window of at most this many events, with a
     /// subject prefix in its selector, reads the window's chunks rather

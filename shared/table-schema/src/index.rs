@@ -1,4 +1,4 @@
-//! Keys of the condition index (docs/design/dcb-index.md §2): posting
+//! Keys of the condition index (docs/storage.md, "The condition index"): posting
 //! items per subject, type and stream of each commit, ordered by value and
 //! then by revision, so that a lookup reads what a selector can match and
 //! never the history.

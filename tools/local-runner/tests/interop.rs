@@ -162,7 +162,9 @@ cd '{examples}/node'
             "{database}"
         );
     }
-    // The demo's database: the scenario's three commits, the async one included.
+    // The demo's database: the scenario's three commits, the async one
+    // included, then the DCB step's two (a concurrent deposit, and the
+    // withdrawal decided again after its first try was refused).
     let demo: Vec<&String> = py_read["events"]
         .as_object()
         .unwrap()
@@ -177,6 +179,8 @@ cd '{examples}/node'
             "transacted 0->2",
             "transacted 2->3",
             "transacted 3->4",
+            "transacted 4->5",
+            "transacted 5->6",
             "deleted null->null"
         ]
     );

@@ -1,4 +1,4 @@
-//! A query's cursors over the index (docs/design/dcb-index.md §4): one per
+//! A query's cursors over the index (docs/storage.md, "Reading by selector"): one per
 //! range of the selector's cover, each giving the range's entries in
 //! revision order from `from` up to a top revision, lazily, a few items
 //! per read, so a page holds what it needs and never the history.

@@ -1,4 +1,4 @@
-//! Reading the index (docs/design/dcb-index.md §3.3): the highest revision
+//! Reading the index (docs/storage.md, "Deciding a condition at basis B"): the highest revision
 //! of an event matching a selector at or below a basis, from the index
 //! below the watermark and the chunks above it, without the history.
 //!

@@ -1,4 +1,4 @@
-//! The condition index (docs/design/dcb-index.md): what a selector can
+//! The condition index (docs/storage.md, "The condition index"): what a selector can
 //! match, kept in DynamoDB so that a condition or a query reads what
 //! matches and never the history. Keys are the schema's
 //! (`evidentsource_table_schema::index`).

@@ -1,5 +1,5 @@
 //! Which parts of the index a selector can match (pure;
-//! docs/design/dcb-index.md §2.4): its *cover*, a set of ranges (a value,
+//! docs/storage.md, "Deciding a condition at basis B"): its *cover*, a set of ranges (a value,
 //! or a prefix, of one dimension) whose events include every event the
 //! selector matches. Reading the cover and checking the whole selector on
 //! each entry found ([`super::posting::matches`]) gives exactly the

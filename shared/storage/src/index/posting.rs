@@ -1,4 +1,4 @@
-//! A posting piece (docs/design/dcb-index.md §2.2): the events of one
+//! A posting piece (docs/storage.md, "Items"): the events of one
 //! commit that share one value of one dimension (a subject, a type or a
 //! stream), each with all three of its facts and where its chunk is, so
 //! that a whole selector can be checked on the piece without reading the

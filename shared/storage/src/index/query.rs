@@ -1,4 +1,4 @@
-//! Query by selector, the DCB read (docs/design/dcb-index.md §4): the
+//! Query by selector, the DCB read (docs/storage.md, "Reading by selector"): the
 //! events matching a selector in revision order, a page at a time, each
 //! page consistent with the head revision it was read at (`as_of`), so a
 //! client that decides on them appends with `Max(selector, as_of)`.

@@ -1,4 +1,4 @@
-//! The indexer's work (docs/design/dcb-index.md §3.2): index a database's
+//! The indexer's work (docs/storage.md, "Who writes it"): index a database's
 //! committed chunks past its watermark, then move the watermark.
 //!
 //! The order is what makes the index safe to read: every item of a slice
