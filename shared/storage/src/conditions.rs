@@ -77,9 +77,7 @@ impl Store {
             lookups.push(self.highest_indexed(&at, &c.selector, floor, covered));
             looked_up.push(i);
         }
-        if !lookups.is_empty() {
-            cost.read_round_trips += 1;
-        }
+        let index_round_trips = u32::from(!lookups.is_empty());
         // The chunks past the window and the index, side by side: a match
         // in the chunks makes its condition's index answer moot.
         let past_window = async move {
@@ -119,7 +117,8 @@ impl Store {
         };
         let (past_window, indexed_answers) = tokio::join!(past_window, try_join_all(lookups));
         let (past, round_trips) = past_window?;
-        cost.read_round_trips += round_trips;
+        // Side by side: the longer of the two.
+        cost.read_round_trips += round_trips.max(index_round_trips);
         let mut highest: Vec<u64> = in_window
             .iter()
             .zip(&past)
