@@ -10,8 +10,8 @@
 //! Per batch: the active head records, grouped by database in the order
 //! they first appear ([`batch::plan`]); each database is indexed up to the
 //! head the writer reads from the table (so at least up to its records),
-//! within a budget that ends [`STOP_BEFORE_DEADLINE`] before the
-//! invocation's deadline. A database not indexed as far as its records go
+//! within its share of a budget that ends [`STOP_BEFORE_DEADLINE`] before
+//! the invocation's deadline (what is left, divided by the databases left). A database not indexed as far as its records go
 //! (the budget ran out, or an error) has its first record in the batch
 //! reported, and Lambda retries from the lowest one reported; the writer
 //! then goes on from the watermark, so a retry repeats no work.
@@ -69,6 +69,13 @@ pub fn indexed_far_enough(progress: &IndexProgress, highest: u64) -> bool {
     !progress.cut_short || progress.watermark >= highest
 }
 
+/// A database's share of the time left when `left` databases (itself
+/// included) still wait: one database's backfill must not starve the
+/// others of the batch, and what one leaves goes on to the next ones.
+pub fn budget_share(remaining: Duration, left: usize) -> Duration {
+    remaining / left.max(1) as u32
+}
+
 /// What became of one database of the batch.
 #[derive(Debug)]
 pub struct DatabaseOutcome {
@@ -115,8 +122,10 @@ pub async fn handle(
         );
     }
     let mut databases = Vec::with_capacity(work.len());
-    for work in work {
-        let result = store.index_database(&work.name, stop.remaining()).await;
+    let count = work.len();
+    for (done, work) in work.into_iter().enumerate() {
+        let share = budget_share(stop.remaining(), count - done);
+        let result = store.index_database(&work.name, share).await;
         let outcome = DatabaseOutcome { work, result };
         log(&outcome);
         databases.push(outcome);
@@ -182,6 +191,21 @@ fn log(outcome: &DatabaseOutcome) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_database_gets_its_share_of_what_is_left() {
+        let s = Duration::from_secs;
+        for (remaining, left, share) in [
+            (s(40), 1, s(40)),
+            (s(40), 4, s(10)),
+            // The first took less than its share: the rest is shared.
+            (s(36), 3, s(12)),
+            (s(0), 2, s(0)),
+            (s(40), 0, s(40)),
+        ] {
+            assert_eq!(budget_share(remaining, left), share, "{remaining:?} {left}");
+        }
+    }
 
     #[test]
     fn how_far_is_far_enough() {

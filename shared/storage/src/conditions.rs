@@ -9,7 +9,7 @@ use futures::future::try_join_all;
 
 use crate::{
     Store, StoreError,
-    facts::{CATCH_UP_EVENTS, TRIPLES_PER_DATABASE},
+    facts::{BYTES_PER_DATABASE, CATCH_UP_EVENTS},
     head::HeadItem,
     index::{eval::stored_facts, read::IndexedHead},
     plan::CommitPlanSummary,
@@ -36,7 +36,10 @@ impl Store {
     ) -> Result<Evaluation, StoreError> {
         let basis = head.revision;
         let entry = self.facts.entry(&head.name, &head.incarnation);
-        let mut window = entry.lock().await;
+        // Another evaluation of this database in this process may hold it.
+        let mut window = self
+            .in_time("waiting for the conditions' window", entry.lock())
+            .await?;
         if window.scanned_to > basis {
             return Ok(Evaluation::Stale);
         }
@@ -71,7 +74,7 @@ impl Store {
             }
             let floor = match c.bound {
                 // Passes whatever lies at or below r.
-                Bound::Max(r) => r + 1,
+                Bound::Max(r) => r.saturating_add(1),
                 Bound::Min(_) | Bound::Range { .. } => 1,
             };
             lookups.push(self.highest_indexed(&at, &c.selector, floor, covered));
@@ -86,7 +89,7 @@ impl Store {
             if window.scanned_to < basis {
                 let from = window.scanned_to + 1;
                 let mut kept = true;
-                round_trips = self
+                let scanned = self
                     .scan_chunks(head, from, basis, Start::Chunk, |first, events| {
                         for (i, event) in events.iter().enumerate() {
                             let revision = first + i as u64;
@@ -103,14 +106,23 @@ impl Store {
                         }
                         Ok(())
                     })
-                    .await?;
+                    .await;
+                round_trips = match scanned {
+                    Ok(round_trips) => round_trips,
+                    Err(e) => {
+                        // Part of the chunks may be folded in: the window
+                        // holds exactly `(base, scanned_to]` or nothing.
+                        window.reset(indexed);
+                        return Err(e);
+                    }
+                };
                 if kept {
                     window.scanned_to = basis;
                 } else {
                     window.reset(basis);
                 }
             }
-            if !window.is_complete() || window.len() > TRIPLES_PER_DATABASE / 2 {
+            if !window.is_complete() || window.bytes() > BYTES_PER_DATABASE / 2 {
                 window.start_at(indexed);
             }
             Ok::<_, StoreError>((past, round_trips))
@@ -141,7 +153,13 @@ impl Store {
         basis: u64,
     ) {
         let entry = self.facts.entry(&head.name, &head.incarnation);
-        let mut window = entry.lock().await;
+        // Only an accelerator: not worth waiting past the deadline for.
+        let Ok(mut window) = self
+            .in_time("waiting for the conditions' window", entry.lock())
+            .await
+        else {
+            return;
+        };
         if window.scanned_to != basis {
             return;
         }

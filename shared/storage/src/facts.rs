@@ -10,9 +10,10 @@
 //! - above the index's watermark it spares reading the indexer's lag
 //!   again; `base` 0 (the window is the whole history) spares the index
 //!   reads too, while the history has few distinct triples;
-//! - memory is bounded whatever the history: at most
-//!   [`TRIPLES_PER_DATABASE`] per database and about [`TRIPLES_IN_ALL`]
-//!   in the process; a window that would grow past that is emptied.
+//! - memory is bounded whatever the history, by the bytes the triples
+//!   take (subjects and types may be long): at most
+//!   [`BYTES_PER_DATABASE`] per database and about [`BYTES_IN_ALL`] in the
+//!   process; a window that would grow past that is emptied.
 
 use std::{
     collections::HashMap,
@@ -26,11 +27,22 @@ use evidentsource_domain::{AppendCondition, ConditionCheck, OwnedFacts, evaluate
 
 /// Databases kept; beyond this an arbitrary entry is dropped.
 const MAX_DATABASES: usize = 256;
-/// Distinct triples kept per database.
-pub(crate) const TRIPLES_PER_DATABASE: usize = 20_000;
-/// Distinct triples kept in the process, over every database (about
-/// 200 bytes each: some 20 MB); past it, other databases' entries go.
-pub(crate) const TRIPLES_IN_ALL: usize = 100_000;
+/// Bytes of triples kept per database (some 30,000 short ones).
+pub(crate) const BYTES_PER_DATABASE: usize = 4 << 20;
+/// Bytes of triples kept in the process, over every database; past it,
+/// other databases' entries go.
+pub(crate) const BYTES_IN_ALL: usize = 24 << 20;
+/// What a kept triple costs beside its strings (their headers, the map's
+/// entry, the revision).
+const TRIPLE_OVERHEAD: usize = 128;
+
+/// The memory one kept triple takes, about.
+fn weight(facts: &OwnedFacts) -> usize {
+    facts.stream.len()
+        + facts.subject.as_ref().map_or(0, String::len)
+        + facts.event_type.len()
+        + TRIPLE_OVERHEAD
+}
 /// A whole-history window that fell this far behind is not brought up to
 /// date: the index answers instead.
 pub(crate) const CATCH_UP_EVENTS: u64 = 5_000;
@@ -46,7 +58,9 @@ pub(crate) struct DatabaseFacts {
     /// (the index is complete up to it).
     pub watermark: u64,
     highest: HashMap<OwnedFacts, u64>,
-    /// The process's count of triples, shared by every entry.
+    /// What `highest` takes ([`weight`]).
+    bytes: usize,
+    /// The process's bytes of triples, shared by every entry.
     total: Arc<AtomicUsize>,
 }
 
@@ -57,6 +71,7 @@ impl DatabaseFacts {
             scanned_to: 0,
             watermark: 0,
             highest: HashMap::new(),
+            bytes: 0,
             total,
         }
     }
@@ -66,8 +81,14 @@ impl DatabaseFacts {
         self.base == 0
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.highest.len()
+    }
+
+    /// The bytes the window's triples take.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Folds in one event; `false` (and nothing folded) when the window is
@@ -77,18 +98,21 @@ impl DatabaseFacts {
             *highest = (*highest).max(revision);
             return true;
         }
-        if self.highest.len() >= TRIPLES_PER_DATABASE {
+        let weight = weight(&facts);
+        if self.bytes + weight > BYTES_PER_DATABASE {
             return false;
         }
         self.highest.insert(facts, revision);
-        self.total.fetch_add(1, Ordering::Relaxed);
+        self.bytes += weight;
+        self.total.fetch_add(weight, Ordering::Relaxed);
         true
     }
 
     /// An empty window starting at `at`.
     pub fn reset(&mut self, at: u64) {
-        self.total.fetch_sub(self.highest.len(), Ordering::Relaxed);
+        self.total.fetch_sub(self.bytes, Ordering::Relaxed);
         self.highest.clear();
+        self.bytes = 0;
         self.base = at;
         self.scanned_to = at;
     }
@@ -100,10 +124,16 @@ impl DatabaseFacts {
         if revision <= self.base {
             return;
         }
-        let before = self.highest.len();
-        self.highest.retain(|_, r| *r > revision);
-        self.total
-            .fetch_sub(before - self.highest.len(), Ordering::Relaxed);
+        let mut removed = 0;
+        self.highest.retain(|f, r| {
+            let keep = *r > revision;
+            if !keep {
+                removed += weight(f);
+            }
+            keep
+        });
+        self.bytes -= removed;
+        self.total.fetch_sub(removed, Ordering::Relaxed);
         self.base = revision.min(self.scanned_to);
     }
 
@@ -118,7 +148,7 @@ impl DatabaseFacts {
 
 impl Drop for DatabaseFacts {
     fn drop(&mut self) {
-        self.total.fetch_sub(self.highest.len(), Ordering::Relaxed);
+        self.total.fetch_sub(self.bytes, Ordering::Relaxed);
     }
 }
 
@@ -132,8 +162,8 @@ pub(crate) struct FactsCache {
 
 impl FactsCache {
     /// The entry of one incarnation of a database (created empty), making
-    /// room first: past [`MAX_DATABASES`] entries or [`TRIPLES_IN_ALL`]
-    /// triples, others are dropped (an entry in use is freed when its
+    /// room first: past [`MAX_DATABASES`] entries or [`BYTES_IN_ALL`]
+    /// bytes of triples, others are dropped (an entry in use is freed when its
     /// user is done).
     pub fn entry(&self, name: &str, incarnation: &str) -> Arc<tokio::sync::Mutex<DatabaseFacts>> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
@@ -141,7 +171,7 @@ impl FactsCache {
         let others: Vec<Key> = entries.keys().filter(|k| **k != key).cloned().collect();
         for victim in others {
             let full = entries.len() >= MAX_DATABASES && !entries.contains_key(&key);
-            if !full && self.triples() <= TRIPLES_IN_ALL {
+            if !full && self.bytes() <= BYTES_IN_ALL {
                 break;
             }
             entries.remove(&victim);
@@ -161,8 +191,8 @@ impl FactsCache {
         entries.remove(&(name.to_owned(), incarnation.to_owned()));
     }
 
-    /// Triples held in the process.
-    pub fn triples(&self) -> usize {
+    /// Bytes of triples held in the process.
+    pub fn bytes(&self) -> usize {
         self.total.load(Ordering::Relaxed)
     }
 }
@@ -217,7 +247,9 @@ mod tests {
             }
             let expected: HashMap<OwnedFacts, u64> = expected.into_iter().collect();
             assert_eq!(index.highest, expected, "{folded:?}");
-            assert_eq!(index.total.load(Ordering::Relaxed), expected.len());
+            let bytes: usize = expected.keys().map(weight).sum();
+            assert_eq!(index.bytes(), bytes, "{folded:?}");
+            assert_eq!(index.total.load(Ordering::Relaxed), bytes, "{folded:?}");
         }
     }
 
@@ -238,30 +270,51 @@ mod tests {
             w.add(f, r);
         }
         w.scanned_to = 9;
+        let each = weight(&a);
         for (start, kept, base) in [(1, 3, 1), (5, 1, 5), (3, 1, 5), (12, 0, 9)] {
             w.start_at(start);
             assert_eq!((w.len(), w.base), (kept, base), "start at {start}");
-            assert_eq!(total.load(Ordering::Relaxed), kept, "start at {start}");
+            assert_eq!(w.bytes(), kept * each, "start at {start}");
+            assert_eq!(
+                total.load(Ordering::Relaxed),
+                kept * each,
+                "start at {start}"
+            );
         }
         w.add(a.clone(), 10);
         w.reset(20);
         assert_eq!((w.len(), w.base, w.scanned_to), (0, 20, 20));
         assert_eq!(total.load(Ordering::Relaxed), 0);
 
-        for i in 0..TRIPLES_PER_DATABASE {
-            assert!(w.add(facts("s", Some(&i.to_string()), "t"), 21));
+        let mut i = 0;
+        while w.add(facts("s", Some(&format!("{i:08}")), "t"), 21) {
+            i += 1;
         }
+        assert!(w.bytes() <= BYTES_PER_DATABASE && w.bytes() + each + 8 > BYTES_PER_DATABASE);
         assert!(!w.add(facts("s", Some("one more"), "t"), 22));
-        assert!(w.add(facts("s", Some("7"), "t"), 23), "a known triple");
-        assert_eq!(w.highest[&facts("s", Some("7"), "t")], 23);
-        assert_eq!(total.load(Ordering::Relaxed), TRIPLES_PER_DATABASE);
+        assert!(
+            w.add(facts("s", Some("00000007"), "t"), 23),
+            "a known triple"
+        );
+        assert_eq!(w.highest[&facts("s", Some("00000007"), "t")], 23);
+        assert_eq!(total.load(Ordering::Relaxed), w.bytes());
+        // Long values weigh what they hold: far fewer fit.
+        let mut long = DatabaseFacts::new(Arc::default());
+        let mut n = 0;
+        while long.add(
+            facts("s", Some(&format!("{n}{}", "x".repeat(100_000))), "t"),
+            1,
+        ) {
+            n += 1;
+        }
+        assert!((35..=45).contains(&n), "{n} subjects of 100 KB");
         drop(w);
         assert_eq!(total.load(Ordering::Relaxed), 0);
     }
 
     /// One entry per (database, incarnation): shared while kept, fresh after
     /// `forget`, never more than MAX_DATABASES of them, and other entries
-    /// dropped while the process holds more than TRIPLES_IN_ALL triples.
+    /// dropped while the process holds more than BYTES_IN_ALL of triples.
     #[test]
     fn entries_by_database_and_incarnation() {
         let cache = FactsCache::default();
@@ -295,20 +348,21 @@ mod tests {
             assert!(entries.contains_key(&(name, "00aa".to_owned())), "{i}");
         }
 
-        // Six databases of TRIPLES_PER_DATABASE each: past TRIPLES_IN_ALL,
-        // asking for an entry drops others until the process is under it.
+        // Seven full databases: past BYTES_IN_ALL, asking for an entry
+        // drops others until the process is under it.
         let cache = FactsCache::default();
-        for d in 0..6 {
+        for d in 0..7 {
             let entry = cache.entry(&format!("db{d}"), "00aa");
             let mut w = entry.try_lock().unwrap();
-            for i in 0..TRIPLES_PER_DATABASE {
-                w.add(facts("s", Some(&i.to_string()), "t"), 1);
+            let mut i = 0;
+            while w.add(facts("s", Some(&i.to_string()), "t"), 1) {
+                i += 1;
             }
         }
-        assert!(cache.triples() > TRIPLES_IN_ALL);
-        let kept = cache.entry("db5", "00aa");
-        assert!(cache.triples() <= TRIPLES_IN_ALL, "{}", cache.triples());
+        assert!(cache.bytes() > BYTES_IN_ALL);
+        let kept = cache.entry("db6", "00aa");
+        assert!(cache.bytes() <= BYTES_IN_ALL, "{}", cache.bytes());
         assert!(cache.entries.lock().unwrap().len() >= 2);
-        assert_eq!(kept.try_lock().unwrap().len(), TRIPLES_PER_DATABASE);
+        assert!(kept.try_lock().unwrap().bytes() + 200 > BYTES_PER_DATABASE);
     }
 }

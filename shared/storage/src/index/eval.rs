@@ -21,6 +21,11 @@ use super::{
 };
 use crate::{Store, StoreError, attr::get_s, attribute, head::HeadItem, read::Start};
 
+/// Pieces of one value read per query, newest first: the first match (or
+/// the floor) is usually in the first piece, and a page without a limit
+/// would read down to the value's first piece.
+const VALUE_PAGE: i32 = 8;
+
 /// Index ranges read at once for one evaluation.
 const RANGES_IN_FLIGHT: usize = 16;
 
@@ -180,12 +185,22 @@ impl Store {
                     let page = self
                         .query_postings(&dictionary, Bounds::Prefix(&prefix), true, start)
                         .await?;
-                    for item in page.items() {
-                        let key = get_s(item, attribute::SK)?;
-                        let found = self
-                            .highest_of_value(at, &postings, &key, selector, floor, top)
-                            .await?;
-                        best = best.max(found);
+                    // The page's values side by side, a group at a time.
+                    let keys = page
+                        .items()
+                        .iter()
+                        .map(|item| get_s(item, attribute::SK))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    for group in keys.chunks(RANGES_IN_FLIGHT) {
+                        let mut lookups = Vec::with_capacity(group.len());
+                        for key in group {
+                            lookups.push(
+                                self.highest_of_value(at, &postings, key, selector, floor, top),
+                            );
+                        }
+                        for found in try_join_all(lookups).await? {
+                            best = best.max(found);
+                        }
                     }
                     match page.last_evaluated_key {
                         Some(k) if !k.is_empty() => start = Some(k),
@@ -212,7 +227,13 @@ impl Store {
         let mut start = None;
         loop {
             let page = self
-                .query_postings(pk, Bounds::Between(&low, &high), false, start)
+                .query_postings_page(
+                    pk,
+                    Bounds::Between(&low, &high),
+                    false,
+                    start,
+                    Some(VALUE_PAGE),
+                )
                 .await?;
             for item in page.items() {
                 // Pieces of one value never overlap: the first piece with a

@@ -37,6 +37,7 @@ use crate::{
     error::{classify, fault},
     head::{HeadItem, HeadState},
     keys,
+    read::Start,
     size::item_size,
 };
 
@@ -164,7 +165,6 @@ impl Store {
         from: u64,
         to: u64,
     ) -> Result<(Written, u64), StoreError> {
-        let (chunks, _) = self.query_chunks(head, from, to).await?;
         let mut requests = Vec::new();
         let mut write_units = 0;
         let mut add = |item: HashMap<String, AttributeValue>| -> Result<(), StoreError> {
@@ -176,7 +176,10 @@ impl Store {
         // once (a batch may not name an item twice).
         let mut listed = std::collections::BTreeSet::new();
         let mut last = from - 1;
-        for (first, events) in chunks {
+        // A page of chunks at a time (events may be large): only what the
+        // index keeps of each event stays. `from` follows the watermark,
+        // the end of a chunk.
+        self.scan_chunks(head, from, to, Start::Chunk, |first, events| {
             let committed: Vec<CommittedEvent> = events
                 .iter()
                 .enumerate()
@@ -207,7 +210,9 @@ impl Store {
                     (attribute::SK.to_owned(), s(&d.sk)),
                 ]))?;
             }
-        }
+            Ok(())
+        })
+        .await?;
         if last < to {
             return Err(StoreError::Fault(format!(
                 "revisions {from}..={to} of {:?}: the chunks end at {last}",
