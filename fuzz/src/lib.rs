@@ -14,9 +14,12 @@ use std::{
 };
 
 use proptest::{
+    collection::vec,
+    prelude::*,
     strategy::Strategy,
     test_runner::{Config, TestCaseError, TestRunner},
 };
+use serde_json::{Map, Value};
 
 /// The system allocator, counting the bytes live and the peak since the
 /// last [`Counting::reset_peak`].
@@ -124,4 +127,39 @@ pub fn check_allocation(base: usize, len: usize) -> Result<(), TestCaseError> {
         )));
     }
     Ok(())
+}
+
+/// Any JSON value: leaves of every kind (strings from `text`), arrays, and
+/// objects whose keys come from `keys` (the decoder's own field names, so
+/// that nested input gets past the first checks), nested up to `depth`
+/// with up to `fields` entries per object.
+pub fn json_value(
+    keys: &'static [&'static str],
+    text: BoxedStrategy<String>,
+    depth: u32,
+    fields: usize,
+) -> BoxedStrategy<Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        text.prop_map(Value::String),
+    ];
+    leaf.prop_recursive(depth, 64, 8, move |inner| {
+        prop_oneof![
+            vec(inner.clone(), 0..6).prop_map(Value::Array),
+            vec((prop::sample::select(keys), inner), 0..fields).prop_map(|fields| {
+                Value::Object(
+                    fields
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v))
+                        .collect::<Map<_, _>>(),
+                )
+            }),
+        ]
+    })
+    .boxed()
 }

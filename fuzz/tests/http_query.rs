@@ -9,7 +9,7 @@ use evidentsource_proto::{EventSelector, EventSelectorList, QueryRequest, event_
 use lambda_http::{Body, Request};
 use proptest::{collection::vec, prelude::*, test_runner::TestCaseError};
 use prost::Message;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -40,28 +40,7 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
-        text().prop_map(Value::String),
-    ];
-    leaf.prop_recursive(6, 64, 8, |inner| {
-        prop_oneof![
-            vec(inner.clone(), 0..6).prop_map(Value::Array),
-            vec((prop::sample::select(KEYS), inner), 0..6).prop_map(|fields| {
-                Value::Object(
-                    fields
-                        .into_iter()
-                        .map(|(k, v)| (k.to_owned(), v))
-                        .collect::<Map<_, _>>(),
-                )
-            }),
-        ]
-    })
+    evidentsource_fuzz::json_value(KEYS, text().boxed(), 6, 6)
 }
 
 /// A valid query with one of its parts replaced.

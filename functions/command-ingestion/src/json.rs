@@ -73,23 +73,35 @@ impl From<&BatchSummary> for BatchSummaryJson {
     }
 }
 
+/// A request body that must be a JSON object with only the `known`
+/// fields (of `what`, for the error naming a stranger).
+fn object_body(
+    body: &[u8],
+    what: &str,
+    known: &[&str],
+) -> Result<serde_json::Map<String, Value>, Error> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| Error::invalid_argument("body", format!("is not valid JSON: {e}")))?;
+    let Value::Object(fields) = value else {
+        return Err(Error::invalid_argument("body", "must be a JSON object"));
+    };
+    if let Some(unknown) = fields.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(Error::invalid_argument(
+            unknown.clone(),
+            format!("is not a field of {what} ({})", known.join(", ")),
+        ));
+    }
+    Ok(fields)
+}
+
 /// Parses the JSON body of `POST /databases/{name}/transactions` into the
 /// transact request (the database comes from the path).
 pub fn transact_request(database: &str, body: &[u8]) -> Result<TransactRequest, Error> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| Error::invalid_argument("body", format!("is not valid JSON: {e}")))?;
-    let Value::Object(mut fields) = value else {
-        return Err(Error::invalid_argument("body", "must be a JSON object"));
-    };
-    if let Some(unknown) = fields
-        .keys()
-        .find(|k| !matches!(k.as_str(), "transaction_id" | "events" | "conditions"))
-    {
-        return Err(Error::invalid_argument(
-            unknown.clone(),
-            "is not a field of a transaction (transaction_id, events, conditions)",
-        ));
-    }
+    let mut fields = object_body(
+        body,
+        "a transaction",
+        &["transaction_id", "events", "conditions"],
+    )?;
     let transaction_id = match fields.remove("transaction_id") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s,
@@ -144,20 +156,7 @@ pub fn transact_request(database: &str, body: &[u8]) -> Result<TransactRequest, 
 /// `{"selector": …, "from": r, "limit": n}` (numbers as JSON numbers or
 /// decimal strings, as the protobuf JSON mapping allows).
 pub fn query_request(body: &[u8], limits: SelectorLimits) -> Result<QueryInput, Error> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| Error::invalid_argument("body", format!("is not valid JSON: {e}")))?;
-    let Value::Object(mut fields) = value else {
-        return Err(Error::invalid_argument("body", "must be a JSON object"));
-    };
-    if let Some(unknown) = fields
-        .keys()
-        .find(|k| !matches!(k.as_str(), "selector" | "from" | "limit"))
-    {
-        return Err(Error::invalid_argument(
-            unknown.clone(),
-            "is not a field of a query (selector, from, limit)",
-        ));
-    }
+    let mut fields = object_body(body, "a query", &["selector", "from", "limit"])?;
     let selector = match fields.remove("selector") {
         None | Some(Value::Null) => return Err(Error::invalid_argument("selector", "is required")),
         Some(v) => crate::query::selector_from_json(v, limits)?,

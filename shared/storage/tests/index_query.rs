@@ -11,24 +11,8 @@ mod common;
 use std::time::Duration;
 
 use common::{history::*, *};
-use evidentsource_domain::{EventFacts, Selector};
+use evidentsource_domain::Selector;
 use evidentsource_storage::{QueryBounds, Store};
-
-/// The revisions of the matching events in `from..=as_of`.
-fn model(history: &History, selector: &Selector, from: u64, as_of: u64) -> Vec<u64> {
-    history
-        .iter()
-        .filter(|(r, ..)| (from..=as_of).contains(r))
-        .filter(|(_, stream, subject, ty)| {
-            selector.matches(&EventFacts {
-                stream,
-                subject: subject.as_deref(),
-                event_type: ty,
-            })
-        })
-        .map(|(r, ..)| *r)
-        .collect()
-}
 
 /// Reads every page of `selector` from `from` and checks them against the
 /// model; returns the pages read.
@@ -73,7 +57,7 @@ async fn read_all(
     assert_eq!(as_of, history.len() as u64, "{what}");
     assert_eq!(
         found,
-        model(history, selector, from, as_of),
+        matching(history, selector, from..=as_of),
         "{what}: {selector:?} from {from} {bounds:?}"
     );
     pages

@@ -100,10 +100,15 @@ pub async fn commit_random(
     }
 }
 
-pub fn model(history: &History, selector: &Selector, basis: u64) -> Option<u64> {
+/// The revisions in `revisions` of the events `selector` matches, in order.
+pub fn matching(
+    history: &History,
+    selector: &Selector,
+    revisions: std::ops::RangeInclusive<u64>,
+) -> Vec<u64> {
     history
         .iter()
-        .filter(|(r, ..)| *r <= basis)
+        .filter(|(r, ..)| revisions.contains(r))
         .filter(|(_, stream, subject, ty)| {
             selector.matches(&EventFacts {
                 stream,
@@ -112,7 +117,12 @@ pub fn model(history: &History, selector: &Selector, basis: u64) -> Option<u64> 
             })
         })
         .map(|(r, ..)| *r)
-        .max()
+        .collect()
+}
+
+/// The highest revision at or below `basis` that `selector` matches.
+pub fn model(history: &History, selector: &Selector, basis: u64) -> Option<u64> {
+    matching(history, selector, 1..=basis).last().copied()
 }
 
 /// Each long subject whole and as prefixes, also read through the stream
