@@ -6,7 +6,9 @@
 //! coordinates `{topic}-{partition}-{offset}`).
 
 use aws_lambda_events::kafka::KafkaRecord;
-use evidentsource_cloudevents_kafka::{AttributesReader, Data, LambdaRecordParts, decode};
+use evidentsource_cloudevents_kafka::{
+    AttributesReader, Data, LambdaRecordParts, TraceContext, decode,
+};
 use evidentsource_commands::{Command, CommandRequest, fingerprint_of_bytes};
 use evidentsource_domain::{Error, Limits};
 
@@ -30,6 +32,10 @@ pub struct Incoming {
     pub subject: Option<String>,
     /// The Kafka record's timestamp, milliseconds.
     pub timestamp: i64,
+    /// The producer's trace context (`ce_traceparent`, `ce_tracestate`),
+    /// read even when the rest of the record is not a valid command; a
+    /// malformed one is ignored.
+    pub trace: Option<TraceContext>,
     pub command: Result<Command, Error>,
 }
 
@@ -45,6 +51,9 @@ impl Incoming {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.as_slice())
         };
+        let text = |name: &str| header(name).and_then(|v| std::str::from_utf8(v).ok());
+        let trace =
+            text("ce_traceparent").and_then(|t| TraceContext::parse(t, text("ce_tracestate")));
         let key = b64("key", &record.key);
         let value = b64("value", &record.value);
 
@@ -102,6 +111,7 @@ impl Incoming {
             fingerprint,
             subject,
             timestamp: record.timestamp.0.timestamp_millis(),
+            trace,
             command,
         }
     }
@@ -172,8 +182,9 @@ fn usable(field: &str, bytes: &[u8]) -> Result<String, Error> {
     Ok(id)
 }
 
-/// Headers a producer regenerates when it re-sends the same command.
-const VOLATILE_HEADERS: [&str; 2] = ["ce_id", "ce_time"];
+/// Headers a producer regenerates when it re-sends the same command (a
+/// retry may well run in a new trace).
+const VOLATILE_HEADERS: [&str; 4] = ["ce_id", "ce_time", "ce_traceparent", "ce_tracestate"];
 
 /// The fingerprint of a record that is not a valid request: its headers
 /// (but those a re-send regenerates) and raw value, so a re-delivery or a
@@ -281,6 +292,8 @@ mod tests {
             vec![
                 ("ce_id".to_owned(), id.as_bytes().to_vec()),
                 ("ce_time".to_owned(), id.as_bytes().to_vec()),
+                ("ce_traceparent".to_owned(), id.as_bytes().to_vec()),
+                ("ce_tracestate".to_owned(), id.as_bytes().to_vec()),
                 ("ce_type".to_owned(), ty.as_bytes().to_vec()),
             ]
         };

@@ -23,7 +23,7 @@ pub mod config;
 pub mod incoming;
 
 use aws_lambda_events::kafka::{KafkaEvent, KafkaRecord};
-use evidentsource_cloudevents_kafka::encode;
+use evidentsource_cloudevents_kafka::{TraceContext, encode};
 use evidentsource_commands::{ResponseParts, error_response, response_event, response_source};
 use evidentsource_domain::Error;
 use evidentsource_kafka_config::{KafkaAuthError, KafkaContext, ProducerProfile, cold_start_check};
@@ -285,11 +285,24 @@ impl Processor {
         {
             return Ok(self.earlier(incoming, reply));
         }
+        // The execution continues the command's trace: a step of its own
+        // (a new parent id), named in the log so a search by trace id finds it.
+        let trace = incoming.trace.as_ref().map(TraceContext::child);
+        if let Some(trace) = &trace {
+            tracing::info!(
+                correlation_id = incoming.correlation_id,
+                trace_id = trace.trace_id_hex(),
+                traceparent = %trace,
+                "executing a traced command"
+            );
+        }
         let slot = ReplySlot {
             correlation_id: incoming.correlation_id.clone(),
             fingerprint: incoming.fingerprint.clone(),
             source: response_source(&self.config.base_uri),
             ttl: self.config.response_ttl,
+            traceparent: trace.as_ref().map(ToString::to_string),
+            tracestate: trace.and_then(|t| t.state),
         };
         let subject = incoming.subject.as_deref();
         let executed = match &incoming.command {
@@ -359,6 +372,7 @@ impl Processor {
         if reply.fingerprint == incoming.fingerprint {
             return Answer::Replayed(reply);
         }
+        let trace = incoming.trace.as_ref().map(TraceContext::child);
         tracing::warn!(
             coordinates = incoming.coordinates,
             correlation_id = incoming.correlation_id,
@@ -378,6 +392,8 @@ impl Processor {
             recorded_at: incoming.timestamp,
             subject: incoming.subject.clone(),
             response: error_response(&error).encode_to_vec(),
+            traceparent: trace.as_ref().map(ToString::to_string),
+            tracestate: trace.and_then(|t| t.state),
         })
     }
 
@@ -390,6 +406,8 @@ impl Processor {
             recorded_at: reply.recorded_at,
             subject: reply.subject.as_deref(),
             response: &reply.response,
+            traceparent: reply.traceparent.as_deref(),
+            tracestate: reply.tracestate.as_deref(),
         };
         let event = response_event(&parts).map_err(|e| ProcessError::Corrupt {
             coordinates: reply.correlation_id.clone(),

@@ -283,8 +283,14 @@ impl App {
                     "async submit is not configured on this deployment (KAFKA_BROKERS)",
                 )
             })?;
-            let confirmed =
-                tokio::time::timeout_at(call.deadline.instant(), submit.submit(&transaction));
+            let xray = request
+                .lambda_context_ref()
+                .and_then(|c| c.xray_trace_id.as_deref());
+            let trace = submit::trace_context(request.headers(), xray);
+            let confirmed = tokio::time::timeout_at(
+                call.deadline.instant(),
+                submit.submit(&transaction, trace.as_ref()),
+            );
             let correlation_id = confirmed.await.map_err(|_| {
                 Refusal::new(
                     503,

@@ -6,12 +6,13 @@
 
 use std::time::Duration;
 
-use evidentsource_cloudevents_kafka::encode;
+use evidentsource_cloudevents_kafka::{TraceContext, encode};
 use evidentsource_commands::CommandRequest;
 use evidentsource_domain::{ErrorCode, Transaction};
 use evidentsource_kafka_config::{
     EnvError, KafkaContext, KafkaSettings, ProducerProfile, Topics, base_uri_from_lookup,
 };
+use lambda_http::http::HeaderMap;
 use rdkafka::{
     error::KafkaError,
     producer::{FutureProducer, FutureRecord},
@@ -90,7 +91,15 @@ impl AsyncSubmit {
     /// same correlation id and gets the one response. Without one, the
     /// correlation id (random) becomes the transaction id, so the command
     /// can never commit twice on its own.
-    pub async fn submit(&self, transaction: &Transaction) -> Result<String, Refusal> {
+    ///
+    /// The caller's trace context, if any, travels with the command
+    /// (`ce_traceparent`, `ce_tracestate`), unchanged: this function records
+    /// no span of its own, so the caller's span stays the parent.
+    pub async fn submit(
+        &self,
+        transaction: &Transaction,
+        trace: Option<&TraceContext>,
+    ) -> Result<String, Refusal> {
         let mut request = transaction.to_request();
         let correlation_id = match &transaction.transaction_id {
             Some(id) => uuid::Uuid::new_v5(
@@ -108,11 +117,14 @@ impl AsyncSubmit {
             "{}/databases/{}/transactions",
             self.config.base_uri, request.database_name
         );
-        let event = CommandRequest::Transact(request).to_event(
+        let mut event = CommandRequest::Transact(request).to_event(
             &correlation_id,
             &uuid::Uuid::new_v4().to_string(),
             &source,
         );
+        if let Some(trace) = trace {
+            trace.set_on(&mut event);
+        }
         let message = encode(&event);
         let size = message.value.len()
             + message
@@ -165,9 +177,92 @@ impl AsyncSubmit {
     }
 }
 
+/// The trace context of an HTTP request: its W3C `traceparent` (with
+/// `tracestate`), else the X-Ray trace header API Gateway adds, else the
+/// invocation's X-Ray trace id (`xray`, from the Lambda context). A
+/// malformed header is passed over, never refused.
+pub fn trace_context(headers: &HeaderMap, xray: Option<&str>) -> Option<TraceContext> {
+    let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    text("traceparent")
+        .and_then(|t| TraceContext::parse(t, text("tracestate")))
+        .or_else(|| text("x-amzn-trace-id").and_then(TraceContext::from_xray))
+        .or_else(|| xray.and_then(TraceContext::from_xray))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_requests_trace_context() {
+        const W3C: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        const XRAY: &str =
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        const FROM_XRAY: &str = "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01";
+        const LAMBDA: &str =
+            "Root=1-11111111-222222222222222222222222;Parent=3333333333333333;Sampled=0";
+        const FROM_LAMBDA: &str = "00-11111111222222222222222222222222-3333333333333333-00";
+        // (headers, the invocation's X-Ray id, traceparent, tracestate)
+        type Case<'a> = (
+            &'a [(&'a str, &'a str)],
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+        );
+        let cases: [Case; 6] = [
+            (
+                &[("traceparent", W3C), ("tracestate", "k=v")],
+                Some(LAMBDA),
+                Some(W3C),
+                Some("k=v"),
+            ),
+            (
+                &[("traceparent", W3C), ("x-amzn-trace-id", XRAY)],
+                None,
+                Some(W3C),
+                None,
+            ),
+            (
+                &[("traceparent", "00-bad"), ("x-amzn-trace-id", XRAY)],
+                None,
+                Some(FROM_XRAY),
+                None,
+            ),
+            (
+                &[("x-amzn-trace-id", XRAY)],
+                Some(LAMBDA),
+                Some(FROM_XRAY),
+                None,
+            ),
+            (
+                &[(
+                    "x-amzn-trace-id",
+                    "Root=1-5759e988-bd862e3fe1be46a994272793",
+                )],
+                Some(LAMBDA),
+                Some(FROM_LAMBDA),
+                None,
+            ),
+            (&[], None, None, None),
+        ];
+        for (pairs, xray, parent, state) in cases {
+            let mut headers = HeaderMap::new();
+            for (k, v) in pairs {
+                headers.insert(*k, v.parse().unwrap());
+            }
+            let trace = trace_context(&headers, xray);
+            assert_eq!(
+                trace.as_ref().map(|t| t.to_string()).as_deref(),
+                parent,
+                "{pairs:?}"
+            );
+            assert_eq!(
+                trace.as_ref().and_then(|t| t.state.as_deref()),
+                state,
+                "{pairs:?}"
+            );
+        }
+    }
 
     #[test]
     fn optional_unless_brokers_are_set() {

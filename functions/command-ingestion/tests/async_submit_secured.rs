@@ -52,7 +52,7 @@ async fn submits_over_sasl_ssl() {
     kafka.create_topic(&topic, 1).await.unwrap();
     let submit = submit(kafka, &kafka.password, &topic);
     let correlation_id = submit
-        .submit(&transaction())
+        .submit(&transaction(), None)
         .await
         .unwrap_or_else(|r| panic!("{}: {}", r.status, r.error.message));
     assert!(!correlation_id.is_empty());
@@ -66,7 +66,7 @@ async fn a_wrong_password_is_answered_503_within_seconds() {
     let password = unique_name("wrong-pa55word");
     let submit = submit(kafka, &password, &topic);
     let started = Instant::now();
-    let refusal = submit.submit(&transaction()).await.unwrap_err();
+    let refusal = submit.submit(&transaction(), None).await.unwrap_err();
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "{:?}",

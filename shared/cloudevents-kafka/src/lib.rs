@@ -17,6 +17,7 @@ mod encode;
 mod error;
 pub mod ext;
 mod lambda;
+pub mod trace;
 
 pub use cloudevents::{
     AttributesReader, AttributesWriter, Data, Event, EventBuilder, EventBuilderV10,
@@ -25,6 +26,7 @@ pub use decode::{decode, decode_message};
 pub use encode::{BinaryMessage, encode};
 pub use error::DecodeError;
 pub use lambda::{LambdaRecordParts, decode_lambda_record};
+pub use trace::TraceContext;
 
 /// Header name prefix of every CloudEvents attribute.
 pub const CE_PREFIX: &str = "ce_";

@@ -1,6 +1,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use evidentsource_cloudevents_kafka::{
-    AttributesReader, AttributesWriter, Data, Event, EventBuilder, EventBuilderV10, ext,
+    AttributesReader, AttributesWriter, Data, Event, EventBuilder, EventBuilderV10, TraceContext,
+    ext,
 };
 use evidentsource_domain::Error;
 use evidentsource_proto::{CommandError, CommandResponse, ErrorCode, Message, command_response};
@@ -48,6 +49,10 @@ pub struct ResponseParts<'a> {
     pub subject: Option<&'a str>,
     /// The encoded `CommandResponse`.
     pub response: &'a [u8],
+    /// `ce_traceparent` and `ce_tracestate`, as recorded (a malformed
+    /// recorded value is left off rather than sent).
+    pub traceparent: Option<&'a str>,
+    pub tracestate: Option<&'a str>,
 }
 
 /// The response message; its key is the correlation id. Fails only if the
@@ -80,6 +85,12 @@ pub fn response_event(parts: &ResponseParts<'_>) -> Result<Event, prost::DecodeE
         .unwrap_or_default();
     event.set_subject(parts.subject.map(str::to_owned));
     ext::set_correlation_id(&mut event, parts.correlation_id);
+    if let Some(trace) = parts
+        .traceparent
+        .and_then(|t| TraceContext::parse(t, parts.tracestate))
+    {
+        trace.set_on(&mut event);
+    }
     event.set_data(PROTOBUF, Data::Binary(parts.response.to_vec()));
     Ok(event)
 }
@@ -107,6 +118,8 @@ pub struct ReceivedResponse {
     pub subject: Option<String>,
     pub time: Option<DateTime<Utc>>,
     pub response: CommandResponse,
+    /// The trace the command's execution continued, if any.
+    pub trace: Option<TraceContext>,
 }
 
 impl ReceivedResponse {
@@ -151,6 +164,7 @@ impl ReceivedResponse {
             subject: event.subject().map(str::to_owned),
             time: event.time().copied(),
             response,
+            trace: TraceContext::of_event(event),
         })
     }
 
@@ -181,6 +195,8 @@ mod tests {
             recorded_at: 1_705_314_600_123,
             subject,
             response,
+            traceparent: None,
+            tracestate: None,
         }
     }
 
@@ -235,6 +251,49 @@ mod tests {
                 header: "c-1".into()
             }
         );
+    }
+
+    #[test]
+    fn a_recorded_trace_context_is_on_the_response() {
+        const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let ok = error_response(&Error::invalid_argument("name", "is required")).encode_to_vec();
+        // (traceparent, tracestate, headers expected)
+        let cases = [
+            (
+                Some(PARENT),
+                Some("k=v"),
+                vec![("ce_traceparent", PARENT), ("ce_tracestate", "k=v")],
+            ),
+            (Some(PARENT), None, vec![("ce_traceparent", PARENT)]),
+            (Some("not-a-traceparent"), Some("k=v"), vec![]),
+            (None, Some("k=v"), vec![]),
+        ];
+        for (traceparent, tracestate, expected) in cases {
+            let mut recorded = parts(&ok, None);
+            recorded.traceparent = traceparent;
+            recorded.tracestate = tracestate;
+            let message = encode(&response_event(&recorded).unwrap());
+            let trace: Vec<(&str, &str)> = message
+                .headers
+                .iter()
+                .filter(|(k, _)| k.starts_with("ce_trace"))
+                .map(|(k, v)| (k.as_str(), std::str::from_utf8(v).unwrap()))
+                .collect();
+            assert_eq!(trace, expected, "{traceparent:?} {tracestate:?}");
+            let back = decode(
+                message
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), Some(v.as_slice()))),
+                Some(&message.value),
+            )
+            .unwrap();
+            let received = ReceivedResponse::parse(Some(b"c-1"), &back).unwrap();
+            assert_eq!(
+                received.trace.map(|t| t.to_string()).as_deref(),
+                expected.first().map(|(_, v)| *v)
+            );
+        }
     }
 
     #[test]

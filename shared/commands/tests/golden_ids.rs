@@ -137,6 +137,8 @@ fn golden_response_ids_and_header_bytes_never_change() {
             recorded_at: RECORDED_AT,
             subject,
             response: &succeeded,
+            traceparent: None,
+            tracestate: None,
         })
         .unwrap();
         assert_eq!(event.id(), id, "ce_id for {correlation_id:?}");
@@ -166,6 +168,8 @@ fn golden_response_ids_and_header_bytes_never_change() {
             recorded_at: RECORDED_AT,
             subject,
             response: &failed.encode_to_vec(),
+            traceparent: None,
+            tracestate: None,
         })
         .unwrap();
         assert_eq!(failed.ty(), FAILED);

@@ -36,6 +36,11 @@ pub struct ReplySlot {
     /// How long the record lives (DynamoDB TTL): at least the retention of
     /// the commands topic, so that any re-delivery still finds it.
     pub ttl: Duration,
+    /// The response's `traceparent` and `tracestate` (the command's trace,
+    /// continued by its execution), recorded so that a re-published
+    /// response carries the same.
+    pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
 }
 
 /// A recorded response, exactly as it was first recorded.
@@ -53,6 +58,9 @@ pub struct Reply {
     /// The encoded `CommandResponse`, kept as bytes so that every
     /// re-publication is byte-identical.
     pub response: Vec<u8>,
+    /// The response's trace context, if the command had one.
+    pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
 }
 
 impl Reply {
@@ -69,6 +77,8 @@ impl Reply {
             recorded_at,
             subject: subject.map(str::to_owned),
             response: response.encode_to_vec(),
+            traceparent: slot.traceparent.clone(),
+            tracestate: slot.tracestate.clone(),
         }
     }
 
@@ -106,8 +116,14 @@ impl Reply {
             ),
         ]
         .into();
-        if let Some(subject) = &self.subject {
-            item.insert("subject".to_owned(), s(subject));
+        for (name, value) in [
+            ("subject", &self.subject),
+            ("tp", &self.traceparent),
+            ("ts", &self.tracestate),
+        ] {
+            if let Some(value) = value {
+                item.insert(name.to_owned(), s(value));
+            }
         }
         item
     }
@@ -126,6 +142,8 @@ impl Reply {
             recorded_at: get_u64(item, "at")? as i64,
             subject: get_s(item, "subject").ok(),
             response: bytes("response")?,
+            traceparent: get_s(item, "tp").ok(),
+            tracestate: get_s(item, "ts").ok(),
         })
     }
 

@@ -186,6 +186,8 @@ async fn every_call_to_an_unanswering_table_gives_up_at_its_deadline() {
         fingerprint: vec![1],
         source: "https://example.com".into(),
         ttl: Duration::from_secs(3600),
+        traceparent: None,
+        tracestate: None,
     };
     let store = Store::new(
         dynamodb_client(&unanswering_endpoint()),

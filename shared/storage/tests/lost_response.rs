@@ -291,6 +291,8 @@ async fn a_lost_commit_response_with_a_recorded_reply() {
         fingerprint: vec![1, 2, 3],
         source: "https://example.com/test".into(),
         ttl: Duration::from_secs(3600),
+        traceparent: None,
+        tracestate: None,
     };
     let lossy = lossy_store(&table, "TransactWriteItems", None);
     let replied = lossy.store.transact_replying(&t, &slot).await.unwrap();

@@ -16,6 +16,8 @@ fn slot(id: &str, fingerprint: u8) -> ReplySlot {
         fingerprint: vec![fingerprint; 16],
         source: "https://x/async-commands".into(),
         ttl: Duration::from_secs(3600),
+        traceparent: None,
+        tracestate: None,
     }
 }
 
