@@ -21,6 +21,12 @@ hands moto's own Query only the items within the key condition, which it
 then checks, pages and projects as before: the same answers, at a cost in
 proportion to what the key condition selects.
 
+A request may carry `x-moto-latency-ms: N` (at most 1000): the launcher
+waits N ms before queueing it, outside the lock, so requests sent side by
+side wait at the same time. `make bench` uses it to stand in for DynamoDB's
+own latency, which concurrent requests overlap, next to moto's answers as
+they are; nothing else sends it.
+
 Usage: python moto_server.py [-H 127.0.0.1] [-p PORT]
 """
 
@@ -28,6 +34,7 @@ import argparse
 import bisect
 import signal
 import sys
+import time
 import threading
 
 from moto.moto_server.werkzeug_app import (
@@ -182,6 +189,12 @@ def serialized(app):
     lock = threading.Lock()
 
     def handle(environ, start_response):
+        latency = environ.get("HTTP_X_MOTO_LATENCY_MS")
+        if latency:
+            try:
+                time.sleep(min(max(float(latency), 0.0), 1000.0) / 1000.0)
+            except ValueError:
+                pass
         with lock:
             # Materialize the body inside the lock: WSGI bodies may be lazy.
             return [b"".join(app(environ, start_response))]
