@@ -18,13 +18,15 @@
 5. the dashboard: a body that parses, names only known variables, and
    shows every alarm's metric and every function's own metrics (the
    metrics contract, docs/metrics.md), latencies at p50 and p99 and the
-   async commands by each outcome.
+   async commands by each outcome;
+6. README "Operations" explains every alarm and threshold parameter.
 
 Breakages planted in copies of the template must each be caught.
 """
 
 import copy
 import json
+import os
 import re
 
 from check_template import MSK, Deployment
@@ -108,6 +110,12 @@ for _function in FUNCTIONS:
         "Throttles", _function, "Sum", "FunctionThrottlesThreshold"
     )
 THRESHOLDS = sorted({a["Threshold"] for a in ALARMS.values()})
+# The Errors and Throttles alarms' names: README explains them in one row each.
+FUNCTION_ALARM_NAMES = {
+    re.sub(r"(?<!^)(?=[A-Z])", "-", f[: -len("Function")]).lower() + "-" + kind
+    for f in FUNCTIONS
+    for kind in ("errors", "throttles")
+}
 
 # The functions' own metrics the dashboard shows (the metrics contract).
 DASHBOARD_EMF = {
@@ -389,7 +397,41 @@ def check_dashboard(translated):
     return problems
 
 
-def check(translated, traced):
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+
+
+def check_readme(translated, readme):
+    """README "Operations" names every alarm (the functions' Errors and
+    Throttles alarms as `<function>-errors` / `-throttles`) and every
+    threshold parameter."""
+    start = readme.find("\n## Operations\n")
+    end = readme.find("\n## ", start + 1)
+    section = readme[start:end] if start >= 0 else ""
+    if not section:
+        return ["README has no Operations section"]
+    problems = []
+    for name, a in of_type(translated, "AWS::CloudWatch::Alarm").items():
+        title = a["Properties"].get("AlarmName", {}).get("Fn::Sub", "")
+        prefix = "${AWS::StackName}-"
+        if not title.startswith(prefix):
+            problems.append(f"{name}: AlarmName {title!r} is not <stack>-<name>")
+            continue
+        short = title[len(prefix):]
+        generic = re.sub(r"^.*-(errors|throttles)$", r"<function>-\1", short)
+        if short not in FUNCTION_ALARM_NAMES and f"`{short}`" not in section:
+            problems.append(f"README Operations does not explain {short}")
+        if short in FUNCTION_ALARM_NAMES and f"`{generic}`" not in section:
+            problems.append(f"README Operations does not explain {generic}")
+    for parameter in THRESHOLDS + ["AlarmTopicArn", "MetricsNamespace", "Tracing"]:
+        if f"`{parameter}" not in section:
+            problems.append(f"README Operations does not mention {parameter}")
+    return problems
+
+
+def check(translated, traced, readme=None):
+    if readme is None:
+        with open(README) as f:
+            readme = f.read()
     return (
         check_parameters(translated)
         + check_alarms(translated)
@@ -397,6 +439,7 @@ def check(translated, traced):
         + check_namespace(translated)
         + check_tracing(translated, traced)
         + check_dashboard(translated)
+        + check_readme(translated, readme)
     )
 
 
@@ -493,6 +536,17 @@ def self_check(translated, traced):
             t, "${ReclaimFunction}", "${ReclaimFunktion}"
         ),
     }
+    with open(README) as f:
+        readme = f.read()
+    for what, (old, new) in {
+        "an alarm README does not explain": ("| `index-lag` |", "| index lag |"),
+        "a threshold README does not mention": ("`IndexLagThreshold`", "the lag threshold"),
+        "the errors alarms unexplained": ("| `<function>-errors` (all five) |", "| errors |"),
+    }.items():
+        if old not in readme:
+            raise SystemExit(f"check_operations: README has no {old!r} to break")
+        if not check(translated, traced, readme.replace(old, new)):
+            raise SystemExit(f"check_operations: the checks miss {what}")
     for what, breakage in both.items():
         broken, broken_traced = copy.deepcopy(translated), copy.deepcopy(traced)
         try:
@@ -502,7 +556,7 @@ def self_check(translated, traced):
             raise SystemExit(f"check_operations: cannot plant {what}: the template has no {e}")
         if not check(broken, broken_traced):
             raise SystemExit(f"check_operations: the checks miss {what}")
-    return len(both)
+    return len(both) + 3
 
 
 def summary():
