@@ -97,12 +97,16 @@ ALARMS = {
     OFFSET_LAG_ALARM: lambda_alarm(
         "OffsetLag", "AsyncCommandsFunction", "Maximum", "AsyncCommandsOffsetLagThreshold"
     ),
-    # The Average of 5xx is the share of requests answered 5xx.
-    "ApiServerErrorsAlarm": alarm(
-        "AWS/ApiGateway", "5xx", {"ApiId": ref("HttpApi"), "Stage": ref("HttpApiStage")},
-        "Average", "ApiServerErrorRateThreshold",
+    # Metric math: the sum of 5xx over the sum of requests.
+    "ApiServerErrorsAlarm": dict(
+        alarm(
+            "AWS/ApiGateway", "5xx", {"ApiId": ref("HttpApi"), "Stage": ref("HttpApiStage")},
+            "Sum", "ApiServerErrorRateThreshold",
+        ),
+        Ratio={"errors": "5xx", "requests": "Count"},
     ),
 }
+RATE = "IF(requests > 0, FILL(errors, 0) / requests, 0)"
 for _function in FUNCTIONS:
     _short = _function[: -len("Function")]
     ALARMS[_short + "ErrorsAlarm"] = lambda_alarm("Errors", _function, "Sum", "FunctionErrorsThreshold")
@@ -173,6 +177,41 @@ def check_parameters(translated):
     return problems
 
 
+def check_metric(name, props, want, stat_key="Statistic"):
+    """One metric: namespace, name, statistic and exactly these dimensions."""
+    problems = []
+    for key, wanted in (("Namespace", want["Namespace"]), ("MetricName", want["MetricName"]),
+                        (stat_key, want["Statistic"])):
+        if props.get(key) != wanted:
+            problems.append(f"{name}: {key} is {props.get(key)!r}, not {wanted!r}")
+    dims = {d.get("Name"): d.get("Value") for d in props.get("Dimensions", [])}
+    if dims != want["Dimensions"] or len(props.get("Dimensions", [])) != len(dims):
+        problems.append(f"{name}: dimensions {json.dumps(dims)}, not {json.dumps(want['Dimensions'])}")
+    return problems
+
+
+def check_ratio(name, props, want):
+    """RATE over two summed metrics with the same dimensions."""
+    problems = []
+    queries = {q.get("Id"): q for q in props.get("Metrics", [])}
+    for key in ("Namespace", "MetricName", "Statistic", "Dimensions"):
+        if key in props:
+            problems.append(f"{name}: {key} beside metric math")
+    if set(queries) != set(want["Ratio"]) | {"rate"}:
+        problems.append(f"{name}: metric math ids {sorted(queries)}")
+        return problems
+    for qid, metric in want["Ratio"].items():
+        stat = queries[qid].get("MetricStat", {})
+        part = dict(want, MetricName=metric)
+        problems += check_metric(f"{name}.{qid}", dict(stat.get("Metric", {}), Stat=stat.get("Stat")), part, "Stat")
+        if queries[qid].get("ReturnData") is not False:
+            problems.append(f"{name}.{qid}: returned as the alarm's data")
+    rate = queries["rate"]
+    if rate.get("Expression") != RATE or rate.get("ReturnData") is not True:
+        problems.append(f"{name}: the expression is {rate.get('Expression')!r}, not {RATE!r}")
+    return problems
+
+
 def check_alarms(translated):
     problems = []
     alarms = of_type(translated, "AWS::CloudWatch::Alarm")
@@ -186,12 +225,12 @@ def check_alarms(translated):
         props = resource["Properties"]
         if resource.get("Condition") != want["Condition"]:
             problems.append(f"{name}: condition {resource.get('Condition')!r}, not {want['Condition']!r}")
-        for key in ("Namespace", "MetricName", "Statistic"):
-            if props.get(key) != want[key]:
-                problems.append(f"{name}: {key} is {props.get(key)!r}, not {want[key]!r}")
-        dims = {d.get("Name"): d.get("Value") for d in props.get("Dimensions", [])}
-        if dims != want["Dimensions"] or len(props.get("Dimensions", [])) != len(dims):
-            problems.append(f"{name}: dimensions {json.dumps(dims)}, not {json.dumps(want['Dimensions'])}")
+        if "Ratio" in want:
+            problems += check_ratio(name, props, want)
+        else:
+            problems += check_metric(name, props, want)
+            if "Metrics" in props:
+                problems.append(f"{name}: metric math, not the metric in the table")
         if props.get("Threshold") != ref(want["Threshold"]):
             problems.append(f"{name}: threshold {props.get('Threshold')!r}, not the {want['Threshold']} parameter")
         if props.get("ComparisonOperator") != "GreaterThanThreshold":
@@ -202,8 +241,6 @@ def check_alarms(translated):
             problems.append(f"{name}: missing data is {props.get('TreatMissingData')!r}")
         if len(str(props.get("AlarmDescription", ""))) < 80:
             problems.append(f"{name}: no description of what it means and what to do")
-        if "Metrics" in props:
-            problems.append(f"{name}: metric math, not the metric in the table")
     # Every function, including one added later, has both alarms.
     for function in of_type(translated, "AWS::Lambda::Function"):
         for metric in ("Errors", "Throttles"):
@@ -352,6 +389,9 @@ def dashboard_metrics(translated):
         for m in props.get("metrics", []):
             options = m[-1] if isinstance(m[-1], dict) else {}
             parts = m[:-1] if options else m
+            if not parts and "expression" in options:
+                shown.add(("expression", options["expression"], frozenset(), None))
+                continue
             if len(parts) < 2 or len(parts) % 2 or "." in parts:
                 problems.append(f"{name}: metric {m} (write each out, no '.' shorthand)")
                 continue
@@ -375,8 +415,11 @@ def check_dashboard(translated):
     for name, a in ALARMS.items():
         dims = {k: aliases.get(marker(v), marker(v)) for k, v in a["Dimensions"].items()}
         namespace = marker(a["Namespace"])
-        if not has(namespace, a["MetricName"], dims):
-            problems.append(f"the dashboard lacks {name}'s metric {a['MetricName']} {dims}")
+        for metric in a.get("Ratio", {a["MetricName"]: a["MetricName"]}).values():
+            if not has(namespace, metric, dims):
+                problems.append(f"the dashboard lacks {name}'s metric {metric} {dims}")
+        if "Ratio" in a and not has("expression", RATE, {}):
+            problems.append(f"the dashboard lacks {name}'s expression {RATE}")
     for function, metrics in DASHBOARD_EMF.items():
         dims = {"FunctionName": f"<{function}>"}
         for metric in metrics:
@@ -502,6 +545,16 @@ def self_check(translated, traced):
             TreatMissingData="breaching"
         ),
         "iterator age averaged": lambda t, _: props(t, "IndexerIteratorAgeAlarm").update(Statistic="Average"),
+        "the 5xx rate over another API": lambda t, _: props(t, "ApiServerErrorsAlarm")["Metrics"][1][
+            "MetricStat"
+        ]["Metric"]["Dimensions"][0].update(Value=ref("HttpApiIntegration")),
+        "the 5xx count averaged": lambda t, _: props(t, "ApiServerErrorsAlarm")["Metrics"][0][
+            "MetricStat"
+        ].update(Stat="Average"),
+        "the 5xx alarm on the error count": lambda t, _: props(t, "ApiServerErrorsAlarm")["Metrics"][2].update(
+            Expression="errors"
+        ),
+        "the dashboard without the 5xx rate": lambda t, _: drop_dashboard_line(t, '"id": "rate"'),
         "an alarm outside the table": lambda t, _: t["Resources"].update(
             ExtraAlarm=copy.deepcopy(t["Resources"]["IndexLagAlarm"])
         ),
