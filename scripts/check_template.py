@@ -29,7 +29,8 @@
    active heads only, partial batch responses, bisection and bounded
    retries, and a role with exactly the table, stream and ListStreams
    rights the writer uses.
-7. the operations side (scripts/check_operations.py): the alarms, their
+7. the operations side (scripts/check_operations.py, its planted
+   breakages in check_operations_planted.py): the alarms, their
    thresholds and notifications, METRICS_NAMESPACE, tracing (translated a
    second time with Tracing Active) and the dashboard.
 
@@ -858,6 +859,7 @@ def run(args, env=None):
 def main():
     # Imported here: check_operations imports this module's helpers.
     import check_operations
+    import check_operations_planted
 
     env = dict(os.environ, AWS_DEFAULT_REGION=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     env["SAM_CLI_TELEMETRY"] = "0"
@@ -901,7 +903,7 @@ def main():
     operations = check_operations.check(translated, traced)
     for p in operations:
         print("Operations:", p)
-    planted += check_operations.self_check(translated, traced)
+    planted += check_operations_planted.self_check(translated, traced)
     if problems or wiring or pollers or indexer or operations:
         raise SystemExit(
             f"check_template: {len(problems)} IAM, {len(wiring)} Kafka wiring,"
