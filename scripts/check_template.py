@@ -40,6 +40,7 @@ so a checker that cannot fail does not pass.
 
 import copy
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -874,6 +875,9 @@ def main():
 
     # SAM reads Tracing's value itself (the X-Ray policy comes with it), so
     # the traced deployment is a translation of its own.
+    # (The translator counts its own usage and warns when nobody publishes
+    # the counts; nothing to do with the template.)
+    logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
     traced = translate(os.path.join(ROOT, "template.yaml"), {"Tracing": "Active"})
     # Linted as that deployment: Disabled is no Lambda tracing mode (SAM
     # leaves TracingConfig out when it is the value).
