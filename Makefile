@@ -20,7 +20,7 @@ help:
 	@echo "make bench  - the benchmarks (release build, minutes): writes docs/PERFORMANCE.md"
 	@echo "make fuzz   - the fuzz targets (fuzz/), FUZZ_SECONDS each (default 60); make test runs each for 2 s"
 	@echo "make lint   - rustfmt check and clippy with -D warnings"
-	@echo "make template-check - translate and lint template.yaml, check its IAM policies (offline)"
+	@echo "make template-check - translate and lint template.yaml, check its IAM policies, alarms and dashboard (offline)"
 	@echo "make sam-build - sam build: the five arm64 Lambda bootstraps, with their sizes and linkage"
 	@echo "make check-linkage - release-build the Lambda binaries, show their shared libraries"
 	@echo "make ci     - what CI runs (.ci/run)"

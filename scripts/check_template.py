@@ -29,6 +29,10 @@
    active heads only, partial batch responses, bisection and bounded
    retries, and a role with exactly the table, stream and ListStreams
    rights the writer uses.
+7. the operations side (scripts/check_operations.py, its planted
+   breakages in check_operations_planted.py): the alarms, their
+   thresholds and notifications, METRICS_NAMESPACE, tracing (translated a
+   second time with Tracing Active) and the dashboard.
 
 The checks check themselves first against broken copies of the template,
 so a checker that cannot fail does not pass.
@@ -36,6 +40,7 @@ so a checker that cannot fail does not pass.
 
 import copy
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -177,7 +182,7 @@ REQUIRED_VALUES = {
 }
 
 
-def translate(template_path):
+def translate(template_path, parameter_values=None):
     with open(template_path) as f:
         template = yaml_parse(f.read())
     # The code is built by `sam build`; translation only needs a location.
@@ -187,7 +192,7 @@ def translate(template_path):
         def load(self):
             return {}
 
-    return transform(template, {}, NoManagedPolicyLookups())
+    return transform(template, dict(parameter_values or {}), NoManagedPolicyLookups())
 
 
 def as_list(value):
@@ -853,6 +858,10 @@ def run(args, env=None):
 
 
 def main():
+    # Imported here: check_operations imports this module's helpers.
+    import check_operations
+    import check_operations_planted
+
     env = dict(os.environ, AWS_DEFAULT_REGION=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     env["SAM_CLI_TELEMETRY"] = "0"
     os.environ.update(env)
@@ -864,7 +873,21 @@ def main():
         json.dump(translated, f, indent=1)
     print(f"translated: {len(translated['Resources'])} resources -> .local/template.translated.json")
 
+    # SAM reads Tracing's value itself (the X-Ray policy comes with it), so
+    # the traced deployment is a translation of its own.
+    # (The translator counts its own usage and warns when nobody publishes
+    # the counts; nothing to do with the template.)
+    logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
+    traced = translate(os.path.join(ROOT, "template.yaml"), {"Tracing": "Active"})
+    # Linted as that deployment: Disabled is no Lambda tracing mode (SAM
+    # leaves TracingConfig out when it is the value).
+    traced["Parameters"]["Tracing"].update(Default="Active", AllowedValues=["Active"])
+    traced_path = os.path.join(out_dir, "template.traced.json")
+    with open(traced_path, "w") as f:
+        json.dump(traced, f, indent=1)
+
     run([os.path.join(VENV_BIN, "cfn-lint"), translated_path])
+    run([os.path.join(VENV_BIN, "cfn-lint"), traced_path])
     run([os.path.join(VENV_BIN, "cfn-lint"), "template.yaml"])
     run([os.path.join(VENV_BIN, "sam"), "validate", "--lint", "--template", "template.yaml"], env)
 
@@ -881,15 +904,21 @@ def main():
     indexer = check_indexer(translated)
     for p in indexer:
         print("Indexer:", p)
-    if problems or wiring or pollers or indexer:
+    operations = check_operations.check(translated, traced)
+    for p in operations:
+        print("Operations:", p)
+    planted += check_operations_planted.self_check(translated, traced)
+    if problems or wiring or pollers or indexer or operations:
         raise SystemExit(
             f"check_template: {len(problems)} IAM, {len(wiring)} Kafka wiring,"
-            f" {len(pollers)} poller mode, {len(indexer)} indexer problems"
+            f" {len(pollers)} poller mode, {len(indexer)} indexer,"
+            f" {len(operations)} operations problems"
         )
     print("IAM: least privilege holds")
     print(f"Kafka: CA secret, KMS key and compression wired right in {len(SCENARIOS)} deployments")
     print(f"Poller mode: async event source error handling right in {len(POLLER_SCENARIOS)} deployments")
     print("Indexer: function, stream event source (publisher's filter + active heads) and role right")
+    print(check_operations.summary())
     print(f"(and the checks catch {planted} planted breakages)")
     print("template: OK")
 
