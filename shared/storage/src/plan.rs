@@ -15,13 +15,13 @@ use crate::{
     Store, StoreError,
     attempt::BATCH_ATTR,
     attr::{n, put_new, s},
-    recorded::RECORDED_ATTR,
     attribute,
     chunk::PackedChunk,
     error::fault,
     head::{HeadItem, HeadState},
     idempotency::tx_record,
     keys,
+    recorded::RECORDED_ATTR,
     size::{item_size, write_units},
 };
 

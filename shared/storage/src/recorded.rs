@@ -62,7 +62,10 @@ impl ChunkMeta {
         Ok(ChunkMeta {
             first,
             count: get_u64(item, COUNT_ATTR)?,
-            batch: item.get(BATCH_ATTR).map(|_| get_s(item, BATCH_ATTR)).transpose()?,
+            batch: item
+                .get(BATCH_ATTR)
+                .map(|_| get_s(item, BATCH_ATTR))
+                .transpose()?,
             time,
         })
     }
@@ -268,11 +271,18 @@ mod tests {
 
     #[test]
     fn chunks_fold_into_transactions() {
-        type Case = (Vec<ChunkMeta>, u64, Result<Vec<RecordedBatch>, &'static str>);
+        type Case = (
+            Vec<ChunkMeta>,
+            u64,
+            Result<Vec<RecordedBatch>, &'static str>,
+        );
         let cases: Vec<Case> = vec![
             (vec![], 0, Ok(vec![])),
             (
-                vec![chunk(1, 2, Some("a"), Some(10)), chunk(3, 1, Some("b"), None)],
+                vec![
+                    chunk(1, 2, Some("a"), Some(10)),
+                    chunk(3, 1, Some("b"), None),
+                ],
                 3,
                 Ok(vec![batch("a", 0, 2, Some(10)), batch("b", 2, 3, None)]),
             ),
@@ -285,7 +295,10 @@ mod tests {
                     chunk(11, 4, Some("b"), Some(2)),
                 ],
                 14,
-                Ok(vec![batch("a", 4, 10, Some(1)), batch("b", 10, 14, Some(2))]),
+                Ok(vec![
+                    batch("a", 4, 10, Some(1)),
+                    batch("b", 10, 14, Some(2)),
+                ]),
             ),
             (
                 vec![chunk(1, 2, Some("a"), None), chunk(4, 1, Some("b"), None)],

@@ -88,14 +88,17 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                     "--database" if !value.is_empty() => database = Some(value.to_owned()),
                     "--from-revision" => {
                         from_revision = Some(value.parse::<u64>().map_err(|_| {
-                            usage(format!("--from-revision needs a revision (0 or more), not {value:?}"))
+                            usage(format!(
+                                "--from-revision needs a revision (0 or more), not {value:?}"
+                            ))
                         })?)
                     }
                     _ => return Err(usage(format!("unknown option {flag}"))),
                 }
             }
             Ok(Command::Republish {
-                database: database.ok_or_else(|| usage("republish needs --database NAME".into()))?,
+                database: database
+                    .ok_or_else(|| usage("republish needs --database NAME".into()))?,
                 from_revision,
             })
         }
@@ -216,7 +219,10 @@ mod tests {
             ("", "usage:"),
             ("topics", "usage:"),
             ("topics drop", "usage:"),
-            ("topics create --partitions 0", "--partitions needs a positive number"),
+            (
+                "topics create --partitions 0",
+                "--partitions needs a positive number",
+            ),
             ("topics create --x 1", "unknown option --x"),
             ("topics create --partitions", "--partitions needs a value"),
             ("databases", "usage:"),
@@ -225,11 +231,20 @@ mod tests {
             ("databases describe --json", "usage:"),
             ("republish", "needs --database NAME"),
             ("republish --database", "--database needs a value"),
-            ("republish --database a --from-revision -1", "needs a revision"),
-            ("republish --database a --from-revision x", "needs a revision"),
+            (
+                "republish --database a --from-revision -1",
+                "needs a revision",
+            ),
+            (
+                "republish --database a --from-revision x",
+                "needs a revision",
+            ),
             ("republish --database a extra", "unexpected \"extra\""),
             ("dlq", "usage:"),
-            ("dlq replay --max-messages 0", "--max-messages needs a positive number"),
+            (
+                "dlq replay --max-messages 0",
+                "--max-messages needs a positive number",
+            ),
             ("dlq replay --queue", "--queue needs a value"),
         ] {
             let error = parsed(line).expect_err(line);

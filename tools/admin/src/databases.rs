@@ -148,10 +148,7 @@ mod tests {
              accounts            active   00ff         42        2024-01-15T10:30:00.123Z\n\
              a-much-longer-name  deleted  00ff         0         2024-01-15T10:30:00.123Z\n"
         );
-        assert_eq!(
-            table(&[]),
-            "NAME  STATE  INCARNATION  REVISION  CREATED\n"
-        );
+        assert_eq!(table(&[]), "NAME  STATE  INCARNATION  REVISION  CREATED\n");
         let described = DatabaseRow::of(&head("accounts", 42, true), Some(40));
         assert_eq!(
             details(&described),

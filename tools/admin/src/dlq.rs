@@ -268,7 +268,10 @@ mod tests {
         })
         .to_string();
         let cases: [(String, Result<Letter, &str>); 7] = [
-            (publisher_letter("accounts"), Ok(Letter::Database("accounts".into()))),
+            (
+                publisher_letter("accounts"),
+                Ok(Letter::Database("accounts".into())),
+            ),
             (publisher_letter("a#b"), Ok(Letter::Database("a#b".into()))),
             (
                 on_failure,
@@ -277,8 +280,14 @@ mod tests {
                 }),
             ),
             ("hello".into(), Err("not JSON")),
-            (r#"{"kind":"other","database":"x"}"#.into(), Err("unknown kind")),
-            (r#"{"kind":"poison-head-record"}"#.into(), Err("names no database")),
+            (
+                r#"{"kind":"other","database":"x"}"#.into(),
+                Err("unknown kind"),
+            ),
+            (
+                r#"{"kind":"poison-head-record"}"#.into(),
+                Err("names no database"),
+            ),
             (r#"{"DDBStreamBatchInfo":{}}"#.into(), Err("does not read")),
         ];
         for (body, expected) in cases {

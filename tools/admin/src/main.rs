@@ -11,12 +11,11 @@ use std::process::ExitCode;
 use evidentsource_admin::{
     Admin, Created,
     args::{Command, parse},
-    databases, dlq,
+    databases, dlq, recommended,
     republish::{RepublishError, Republisher},
-    recommended,
 };
 use evidentsource_kafka_config::{KafkaSettings, Topics};
-use evidentsource_storage::{Store, StoreConfig, StorageEnv, dynamodb_client};
+use evidentsource_storage::{StorageEnv, Store, StoreConfig, dynamodb_client};
 use evidentsource_stream_publisher::PublisherConfig;
 
 /// A failure with its exit status.

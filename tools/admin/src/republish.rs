@@ -108,7 +108,8 @@ pub fn events_of(
     for b in batches {
         // A transaction from before `t` was kept: the last one's time is
         // still on the head.
-        let on_head = head.batch_id.as_deref() == Some(b.id.as_str()) && head.revision == b.revision;
+        let on_head =
+            head.batch_id.as_deref() == Some(b.id.as_str()) && head.revision == b.revision;
         let time = b
             .recorded_time
             .or(on_head.then_some(head.revision_time))
@@ -299,7 +300,13 @@ mod tests {
             .map(|e| match e {
                 DatabaseEvent::Created(d) => {
                     assert_eq!(d.created_at, d.revision_timestamp);
-                    ("created", d.basis, d.revision, millis(&d.created_at), String::new())
+                    (
+                        "created",
+                        d.basis,
+                        d.revision,
+                        millis(&d.created_at),
+                        String::new(),
+                    )
                 }
                 DatabaseEvent::Transacted(b) => (
                     "transacted",
@@ -317,7 +324,10 @@ mod tests {
 
     #[test]
     fn events_from_the_head_and_the_recorded_batches() {
-        let batches = [batch("b1", 0, 2, Some(T0 + 10)), batch("b2", 2, 5, Some(T0 + 50))];
+        let batches = [
+            batch("b1", 0, 2, Some(T0 + 10)),
+            batch("b2", 2, 5, Some(T0 + 50)),
+        ];
         let all = events_of(&head(), &batches, None).unwrap();
         assert_eq!(
             shape(&all),
@@ -344,7 +354,10 @@ mod tests {
             matches!(&refused, RepublishError::NotRecorded { batch, revision: 2, .. } if batch == "b1"),
             "{refused}"
         );
-        assert!(refused.to_string().contains("--from-revision 2"), "{refused}");
+        assert!(
+            refused.to_string().contains("--from-revision 2"),
+            "{refused}"
+        );
         assert_eq!(refused.exit_code(), 1);
 
         // A tombstone: its Deleted event alone.

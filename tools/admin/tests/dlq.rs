@@ -114,7 +114,11 @@ async fn named_databases_are_republished_and_their_letters_deleted() {
     assert_eq!(done.gone, [gone]);
     assert_eq!(done.failed, []);
     assert_eq!(done.malformed.len(), 1, "{:?}", done.malformed);
-    assert!(done.malformed[0].1.contains("names no database"), "{:?}", done.malformed);
+    assert!(
+        done.malformed[0].1.contains("names no database"),
+        "{:?}",
+        done.malformed
+    );
     assert_eq!((done.deleted, done.kept), (4, 1));
     assert!(!done.is_complete());
 
@@ -152,7 +156,10 @@ async fn a_failed_republish_keeps_its_messages() {
         .client()
         .update_item()
         .table_name(&store.config().table_name)
-        .key("pk", AttributeValue::S(format!("ev#{broken}#{}", head.incarnation)))
+        .key(
+            "pk",
+            AttributeValue::S(format!("ev#{broken}#{}", head.incarnation)),
+        )
         .key("sk", AttributeValue::S(format!("{:020}", 1)))
         .update_expression("REMOVE t")
         .send()
@@ -193,7 +200,11 @@ async fn a_failed_republish_keeps_its_messages() {
     assert_eq!(done.republished, [(fine.clone(), 2)]);
     assert_eq!(done.failed.len(), 1);
     assert_eq!(done.failed[0].0, broken);
-    assert!(done.failed[0].1.contains("recorded time"), "{:?}", done.failed);
+    assert!(
+        done.failed[0].1.contains("recorded time"),
+        "{:?}",
+        done.failed
+    );
     assert_eq!((done.deleted, done.kept), (1, 2));
     assert!(!done.is_complete());
     assert_eq!(of(&read_all(&events).await, &fine).len(), 2);

@@ -32,7 +32,10 @@ async fn database(store: &Store, prefix: &str, transactions: &[(usize, usize)]) 
     db
 }
 
-async fn chunk_items(store: &Store, db: &str) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+async fn chunk_items(
+    store: &Store,
+    db: &str,
+) -> Vec<std::collections::HashMap<String, AttributeValue>> {
     let head = store.read_head(db).await.unwrap().unwrap();
     store
         .client()
@@ -88,11 +91,18 @@ async fn republished_events_equal_the_originals_byte_for_byte() {
     // To a fresh topic: the same messages, byte for byte.
     let fresh = topic("republished").await;
     let to_fresh = republisher(&store, &fresh);
-    assert_eq!(to_fresh.republish(accounts.as_str(), None).await.unwrap(), 4);
+    assert_eq!(
+        to_fresh.republish(accounts.as_str(), None).await.unwrap(),
+        4
+    );
     assert_eq!(to_fresh.republish(gone.as_str(), None).await.unwrap(), 1);
     let again = read_all(&fresh).await;
     assert_eq!(of(&again, accounts.as_str()), originals);
-    assert_eq!(of(&again, gone.as_str()), deleted[2..], "the tombstone's Deleted");
+    assert_eq!(
+        of(&again, gone.as_str()),
+        deleted[2..],
+        "the tombstone's Deleted"
+    );
 
     // To the same topic: a consumer that de-duplicates on ce_id sees the
     // original run.
@@ -102,7 +112,10 @@ async fn republished_events_equal_the_originals_byte_for_byte() {
     assert_eq!(of(&both, accounts.as_str()).len(), 8);
     assert_eq!(deduplicated(&both, accounts.as_str()), originals);
 
-    let missing = to_same.republish("no-such-database", None).await.unwrap_err();
+    let missing = to_same
+        .republish("no-such-database", None)
+        .await
+        .unwrap_err();
     assert!(matches!(missing, RepublishError::NotFound(_)), "{missing}");
     assert_eq!(missing.exit_code(), 2);
 }
@@ -153,7 +166,10 @@ async fn transactions_without_a_recorded_time_are_refused() {
             .client()
             .update_item()
             .table_name(&store.config().table_name)
-            .key("pk", AttributeValue::S(format!("ev#{}#{}", head.name, head.incarnation)))
+            .key(
+                "pk",
+                AttributeValue::S(format!("ev#{}#{}", head.name, head.incarnation)),
+            )
             .key("sk", AttributeValue::S(format!("{first:020}")))
             .update_expression("REMOVE t")
             .send()
@@ -168,7 +184,12 @@ async fn transactions_without_a_recorded_time_are_refused() {
     assert_eq!(refused.exit_code(), 1);
     // Nothing is sent for a refused database.
     let fresh = topic("refused").await;
-    assert!(republisher(&store, &fresh).republish(db.as_str(), None).await.is_err());
+    assert!(
+        republisher(&store, &fresh)
+            .republish(db.as_str(), None)
+            .await
+            .is_err()
+    );
     assert!(read_all(&fresh).await.is_empty());
     // From where the table keeps them; the last transaction's time is the
     // head's.
