@@ -134,7 +134,8 @@ pub struct Republisher {
     config: PublisherConfig,
     context: KafkaContext,
     producer: FutureProducer<KafkaContext>,
-    /// How long one database's deliveries may take in all.
+    /// How long one database's deliveries may take in all (5 minutes
+    /// unless set: a database's whole history may be thousands of events).
     timeout: Duration,
 }
 
@@ -150,7 +151,7 @@ impl Republisher {
             config,
             context,
             producer,
-            timeout: Duration::from_secs(60),
+            timeout: Duration::from_secs(300),
         })
     }
 
@@ -163,14 +164,15 @@ impl Republisher {
         &self.store
     }
 
-    /// Fails within the timeout, naming the setting, when the brokers
-    /// refuse the credentials or the certificate or do not answer.
+    /// Fails within 30 s (or the delivery timeout, if shorter), naming the
+    /// setting, when the brokers refuse the credentials or the certificate
+    /// or do not answer: before anything is read or sent.
     pub fn check_connection(&self) -> Result<(), RepublishError> {
         verify_connection(
             self.producer.client(),
             &self.context,
             Some(&self.config.topic),
-            self.timeout,
+            self.timeout.min(Duration::from_secs(30)),
         )?;
         Ok(())
     }
