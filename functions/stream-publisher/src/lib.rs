@@ -384,7 +384,9 @@ pub fn producer_config(config: &PublisherConfig) -> ClientConfig {
     config.kafka.producer_config_for(ProducerProfile::Gapless)
 }
 
-fn build_producer(
+/// The publisher's producer (also `evidentsource-admin republish`'s: same settings, same
+/// bytes on the wire).
+pub fn build_producer(
     config: &PublisherConfig,
     context: &KafkaContext,
 ) -> Result<FutureProducer<KafkaContext>, KafkaError> {

@@ -27,6 +27,7 @@ mod lifecycle;
 mod plan;
 mod read;
 mod reclaim;
+mod recorded;
 pub mod reply;
 pub mod size;
 mod store;
@@ -46,6 +47,7 @@ pub use index::query::{DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT, QueryBounds, QueryP
 pub use plan::CommitPlanSummary;
 pub use read::StoredEvent;
 pub use reclaim::ReclaimReport;
+pub use recorded::RecordedBatch;
 pub use reply::{Replied, Reply, ReplySlot};
 pub use store::{Store, StoreConfig};
 

@@ -21,6 +21,7 @@ use crate::{
     head::{HeadItem, HeadState},
     idempotency::tx_record,
     keys,
+    recorded::RECORDED_ATTR,
     size::{item_size, write_units},
 };
 
@@ -107,6 +108,10 @@ impl Store {
                 // Whose commit took basis + 1: the head's batch id is
                 // overwritten by the next commit, this is not.
                 item.insert(BATCH_ATTR.to_string(), s(&summary.id));
+                // When it was recorded (the head's `revision_time` of this
+                // commit, overwritten by the next one): with `b`, what a
+                // re-published Transacted event needs byte for byte.
+                item.insert(RECORDED_ATTR.to_string(), n(recorded));
             }
             let size = item_size(&item);
             units += write_units(size, true);
