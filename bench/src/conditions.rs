@@ -38,8 +38,10 @@ use evidentsource_proto::{
 };
 use evidentsource_storage::{QueryBounds, Store, StoreConfig, table::create_table};
 
-/// The index is brought up to date after this many samples of each kind.
-pub const INDEX_EVERY: usize = 10;
+/// The index is brought up to date after this many rounds (each round
+/// takes one sample of each kind on moto as is and one with added latency:
+/// the index lags by up to 2 × KINDS × INDEX_EVERY commits).
+pub const INDEX_EVERY: usize = 4;
 /// Events per loading transaction.
 const LOAD_BATCH: u64 = 1000;
 /// Every operation is measured twice per round: on moto as it answers, and
@@ -85,14 +87,18 @@ pub enum Kind {
     /// existing entity, as after reading it.
     DecisionWarm,
     DecisionCold,
+    /// The same on a cold process right after the indexer caught up:
+    /// nothing past the watermark to read, only the index.
+    DecisionColdIndexed,
 }
 
-pub const KINDS: [Kind; 5] = [
+pub const KINDS: [Kind; 6] = [
     Kind::Unconditioned,
     Kind::UniqueWarm,
     Kind::UniqueCold,
     Kind::DecisionWarm,
     Kind::DecisionCold,
+    Kind::DecisionColdIndexed,
 ];
 
 impl Kind {
@@ -103,6 +109,7 @@ impl Kind {
             Kind::UniqueCold => "`Max(subject = new, 0)`, cold",
             Kind::DecisionWarm => "`Max(subject = s, last of s)`, warm",
             Kind::DecisionCold => "`Max(subject = s, last of s)`, cold",
+            Kind::DecisionColdIndexed => "`Max(subject = s, last of s)`, cold, index caught up",
         }
     }
 }
@@ -308,15 +315,26 @@ pub async fn measure(endpoint: &str, shape: Shape, events: u64, samples: usize) 
     let mut max_lag = 0;
     // One warm-up round for the warm process, not counted.
     for round in 0..=samples {
-        if round % INDEX_EVERY == 0 {
+        let indexing = round % INDEX_EVERY == 0;
+        if indexing {
             index(&loader, &db).await;
         }
-        for (mode, k, kind) in [0, ADDED_LATENCY_MS].into_iter().flat_map(|mode| {
-            KINDS
-                .iter()
-                .enumerate()
-                .map(move |(k, kind)| (mode, k, kind))
-        }) {
+        // In the rounds that index, the "index caught up" samples come
+        // first (indexed again before each); then every other kind, with
+        // the index lagging more and more until the next such round.
+        let modes = [0, ADDED_LATENCY_MS];
+        let caught_up = KINDS.len() - 1;
+        let order = modes
+            .into_iter()
+            .filter(|_| indexing)
+            .map(|mode| (mode, caught_up))
+            .chain(
+                modes
+                    .into_iter()
+                    .flat_map(|mode| (0..caught_up).map(move |k| (mode, k))),
+            );
+        for (mode, k) in order {
+            let kind = &KINDS[k];
             latency.0.store(mode, Ordering::Relaxed);
             let fresh = format!("new-{round}-{mode}-{k}");
             let existing = match shape {
@@ -339,7 +357,7 @@ pub async fn measure(endpoint: &str, shape: Shape, events: u64, samples: usize) 
                     fresh.clone(),
                     Some(AppendCondition::max(Selector::SubjectEquals(fresh), 0)),
                 ),
-                Kind::DecisionWarm | Kind::DecisionCold => (
+                Kind::DecisionWarm | Kind::DecisionCold | Kind::DecisionColdIndexed => (
                     existing_subject.clone(),
                     Some(AppendCondition::max(
                         Selector::SubjectEquals(existing_subject.clone()),
@@ -349,7 +367,7 @@ pub async fn measure(endpoint: &str, shape: Shape, events: u64, samples: usize) 
             };
             let cold;
             let store = match kind {
-                Kind::UniqueCold | Kind::DecisionCold => {
+                Kind::UniqueCold | Kind::DecisionCold | Kind::DecisionColdIndexed => {
                     cold = Store::new(client.clone(), config.clone());
                     &cold
                 }
@@ -357,10 +375,18 @@ pub async fn measure(endpoint: &str, shape: Shape, events: u64, samples: usize) 
             };
             let t = transaction(
                 &db,
-                vec![event(format!("m{round}-{k}"), subject.clone())],
+                vec![event(format!("m{round}-{mode}-{k}"), subject.clone())],
                 condition.into_iter().collect(),
                 &format!("tx-{round}-{mode}-{k}"),
             );
+            if *kind == Kind::DecisionColdIndexed {
+                // Not timed, not metered.
+                latency.0.store(0, Ordering::Relaxed);
+                let before = meter.0.load(Ordering::Relaxed);
+                index(&loader, &db).await;
+                meter.0.store(before, Ordering::Relaxed);
+                latency.0.store(mode, Ordering::Relaxed);
+            }
             let before = meter.0.load(Ordering::Relaxed);
             let started = Instant::now();
             let (summary, cost) = store
@@ -460,7 +486,8 @@ pub fn render(md: &mut String, scales: &[Scale], samples: usize) {
          Histories loaded through the commit path (1000-event transactions, one stream, one type) and indexed with the indexer's code; \
          then, side by side in rounds, {samples} samples of each operation below, each a one-event commit with a transaction id. \
          \"Warm\": one process that has committed before (its window of recent facts starts at the watermark); \
-         \"cold\": a new `Store` each time (no window: head and watermark, then the index and the chunks past the watermark). \
+         \"cold\": a new `Store` each time (no window: head and watermark, then the index and the chunks past the watermark, side by side); \
+         \"index caught up\": a cold process right after the indexer caught up, so that only the index is read (the chunks past the watermark cost moto about half a millisecond per item, DynamoDB one call). \
          The index is brought up to date every {INDEX_EVERY} rounds, so it lags as behind a live indexer. \
          Read units: ⌈response bytes / 4 KB⌉ per read call, an over-estimate (JSON is larger than DynamoDB's item sizes), the same for every row. \
          Timings are on moto, which answers one request at a time: reads that DynamoDB would serve side by side (the idempotency record, the index, the chunks past the watermark) queue there one after another, \
