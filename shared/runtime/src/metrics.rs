@@ -213,7 +213,8 @@ pub fn set_sink(sink: Box<dyn Write + Send>) -> bool {
     SINK.set(Mutex::new(sink)).is_ok()
 }
 
-fn now_millis() -> u64 {
+/// Now, in ms since the epoch (EMF's timestamp).
+pub fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -258,7 +259,10 @@ pub fn check(record: &Value, bounds: &Bounds) -> Result<(), String> {
         for set in sets {
             let keys = set.as_array().ok_or("a dimension set is not an array")?;
             if keys.len() > MAX_DIMENSIONS {
-                return Err(format!("{} dimension keys (at most {MAX_DIMENSIONS})", keys.len()));
+                return Err(format!(
+                    "{} dimension keys (at most {MAX_DIMENSIONS})",
+                    keys.len()
+                ));
             }
             for key in keys {
                 let key = key.as_str().ok_or("a dimension key is not a string")?;
@@ -272,7 +276,9 @@ pub fn check(record: &Value, bounds: &Bounds) -> Result<(), String> {
                     _ => return Err(format!("dimension {key} is not one of the contract's")),
                 };
                 if !allowed.contains(&value) {
-                    return Err(format!("dimension {key}={value:?} is not in its bounded set"));
+                    return Err(format!(
+                        "dimension {key}={value:?} is not in its bounded set"
+                    ));
                 }
             }
         }

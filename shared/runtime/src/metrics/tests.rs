@@ -74,9 +74,21 @@ fn check_refuses_what_cloudwatch_would_drop_or_an_operator_regret() {
             }),
             "declared but not a member",
         ),
-        ("not numeric", with(&|r| r["A"] = json!("1")), "not a number"),
-        ("unbounded function", with(&|r| r["FunctionName"] = json!("g")), "bounded set"),
-        ("unknown outcome", with(&|r| r["Outcome"] = json!("maybe")), "bounded set"),
+        (
+            "not numeric",
+            with(&|r| r["A"] = json!("1")),
+            "not a number",
+        ),
+        (
+            "unbounded function",
+            with(&|r| r["FunctionName"] = json!("g")),
+            "bounded set",
+        ),
+        (
+            "unknown outcome",
+            with(&|r| r["Outcome"] = json!("maybe")),
+            "bounded set",
+        ),
         (
             "a database as a dimension",
             with(&|r| {
@@ -89,7 +101,8 @@ fn check_refuses_what_cloudwatch_would_drop_or_an_operator_regret() {
         (
             "ten keys",
             with(&|r| {
-                r["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0] = json!(vec!["FunctionName"; 10]);
+                r["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0] =
+                    json!(vec!["FunctionName"; 10]);
             }),
             "at most 9",
         ),
@@ -135,7 +148,10 @@ fn the_sink_gets_one_line_per_record() {
     Metrics::new("Ns", "f").count("A", 1).emit();
     Metrics::new("Ns", "f").count("A", 2).emit();
     let text = String::from_utf8(shared.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert_eq!(lines[1]["A"], json!(2.0));
     assert!(!set_sink(Box::new(std::io::sink())), "the sink is set once");
