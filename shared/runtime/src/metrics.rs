@@ -121,7 +121,7 @@ impl Metrics {
     /// One more value of `name` in milliseconds; EMF takes at most
     /// [`MAX_VALUES`] per metric and record, further ones are dropped.
     pub fn millis(&mut self, name: &'static str, value: Duration) -> &mut Self {
-        self.value(name, Unit::Milliseconds, value.as_secs_f64() * 1000.0)
+        self.value(name, Unit::Milliseconds, value.as_micros() as f64 / 1000.0)
     }
 
     /// One more value of `name` in `unit`.
