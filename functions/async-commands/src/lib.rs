@@ -291,7 +291,7 @@ impl Processor {
                 }
             };
             if let Some(failure) = failure {
-                tracing::warn!(error = %failure, "response not delivered; the batch will be retried");
+                tracing::warn!(error = %failure, "response not delivered; the batch will be retried (if this persists, check the brokers and the responses topic)");
                 error.get_or_insert(failure);
             }
         }
@@ -350,7 +350,7 @@ impl Processor {
                         coordinates = incoming.coordinates,
                         correlation_id = incoming.correlation_id,
                         fault,
-                        "command failed with a storage fault; answering INTERNAL"
+                        "command failed with a storage fault; answering INTERNAL (check the function's table permissions and TABLE_NAME)"
                     );
                     let error = Error::internal(format!(
                         "the command could not be executed (a storage fault, logged by the \

@@ -85,7 +85,11 @@ impl From<StoreError> for Refusal {
             StoreError::Rejected(e) => e.clone().into(),
             StoreError::Unavailable(_) => {
                 // The details (DynamoDB's own words) go to the log only.
-                tracing::warn!(error = %error, "storage unavailable");
+                tracing::warn!(
+                    error = %error,
+                    "storage unavailable: answered 503, clients retry (if this persists, check \
+                     DynamoDB throttling and the table's capacity)"
+                );
                 Refusal::new(
                     503,
                     ErrorCode::Internal,
@@ -98,7 +102,11 @@ impl From<StoreError> for Refusal {
                 // DynamoDB's words can name the account, the role and the
                 // table (an access denial quotes all three): the log gets
                 // them, under the request id; the caller gets the id.
-                tracing::error!(error = %error, "storage fault");
+                tracing::error!(
+                    error = %error,
+                    "storage fault: answered 500 (check the function's table permissions and \
+                     TABLE_NAME; the error names DynamoDB's code)"
+                );
                 Refusal::new(
                     500,
                     ErrorCode::Internal,

@@ -168,7 +168,9 @@ impl Publisher {
                 Ok(fresh) => {
                     *self.producer.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh)
                 }
-                Err(e) => tracing::error!(error = %e, "rebuilding the Kafka producer failed"),
+                Err(e) => {
+                    tracing::error!(error = %e, "rebuilding the Kafka producer failed: the next batch tries again (if this persists, fix the Kafka setting the error names)")
+                }
             }
         }
     }
