@@ -368,5 +368,15 @@ fn check_metrics(path: &Path) {
         "no commit-to-Kafka age"
     );
     assert!(sum("indexer", "EventsIndexed") >= 1.0);
+    assert!(
+        of("indexer").iter().any(|r| r["IndexLag"].is_number()),
+        "no index lag"
+    );
     assert!(sum("async-commands", "Commands") >= 1.0);
+    assert!(
+        of("async-commands")
+            .iter()
+            .any(|r| r["ResponseLatency"].is_number()),
+        "no response latency"
+    );
 }
