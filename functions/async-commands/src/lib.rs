@@ -21,6 +21,7 @@
 
 pub mod config;
 pub mod incoming;
+pub mod metrics;
 
 use aws_lambda_events::kafka::{KafkaEvent, KafkaRecord};
 use evidentsource_cloudevents_kafka::{TraceContext, encode};
@@ -40,6 +41,7 @@ pub use config::ProcessorConfig;
 pub use incoming::Incoming;
 
 use evidentsource_commands::Command;
+use tracing::Instrument;
 
 /// What one batch did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -48,6 +50,9 @@ pub struct BatchReport {
     pub executed: usize,
     pub replayed: usize,
     pub refused: usize,
+    /// Per response delivered: ms from the command's Kafka timestamp to
+    /// the broker's confirmation of its response.
+    pub response_latencies: Vec<u64>,
 }
 
 /// Why a batch must be delivered again. Everything here is transient or
@@ -145,24 +150,37 @@ impl Processor {
         event: &KafkaEvent,
         deadline: Instant,
     ) -> Result<BatchReport, ProcessError> {
+        let mut report = BatchReport::default();
+        self.handle_measured(event, deadline, &mut report).await?;
+        Ok(report)
+    }
+
+    /// [`Processor::handle`], filling `report` whatever the outcome (what
+    /// a failed batch did is in it too: its metrics record).
+    pub async fn handle_measured(
+        &self,
+        event: &KafkaEvent,
+        deadline: Instant,
+        report: &mut BatchReport,
+    ) -> Result<(), ProcessError> {
         let partitions = event
             .records
             .iter()
             .map(|(topic_partition, records)| self.partition(topic_partition, records, deadline));
-        let mut report = BatchReport::default();
         let mut first_error = None;
         for (done, error) in join_all(partitions).await {
             report.records += done.records;
             report.executed += done.executed;
             report.replayed += done.replayed;
             report.refused += done.refused;
+            report.response_latencies.extend(done.response_latencies);
             if first_error.is_none() {
                 first_error = error;
             }
         }
         match first_error {
             Some(error) => Err(error),
-            None => Ok(report),
+            None => Ok(()),
         }
     }
 
@@ -180,7 +198,7 @@ impl Processor {
         let mut sorted: Vec<&KafkaRecord> = records.iter().collect();
         sorted.sort_by_key(|r| r.offset);
         let mut report = BatchReport::default();
-        let mut in_flight: Vec<(String, DeliveryFuture)> = Vec::new();
+        let mut in_flight: Vec<(String, DeliveryFuture, i64)> = Vec::new();
         let mut error = None;
 
         for record in sorted {
@@ -191,7 +209,11 @@ impl Processor {
                 break;
             }
             let incoming = Incoming::read(topic, record, &self.store.config().limits);
-            let answer = match self.answer(&incoming, deadline).await {
+            let answer = match self
+                .answer(&incoming, deadline)
+                .instrument(command_span(&incoming))
+                .await
+            {
                 Ok(answer) => answer,
                 Err(e) => {
                     error = Some(e);
@@ -213,7 +235,9 @@ impl Processor {
                 }
             };
             match self.send(&reply) {
-                Ok(delivery) => in_flight.push((reply.correlation_id, delivery)),
+                Ok(delivery) => {
+                    in_flight.push((reply.correlation_id, delivery, incoming.timestamp))
+                }
                 Err(e) => {
                     error = Some(e);
                     break;
@@ -226,7 +250,7 @@ impl Processor {
         let refusal = self.context.auth_failed();
         tokio::pin!(refusal);
         let mut refused: Option<KafkaAuthError> = None;
-        for (correlation_id, mut delivery) in in_flight {
+        for (correlation_id, mut delivery, sent_at) in in_flight {
             let waited = match &refused {
                 None => tokio::select! {
                     biased;
@@ -243,7 +267,12 @@ impl Processor {
                 },
             };
             let failure = match waited {
-                Ok(Ok(Ok(_))) => None,
+                Ok(Ok(Ok(_))) => {
+                    if let Some(latency) = metrics::latency_since(sent_at) {
+                        report.response_latencies.push(latency);
+                    }
+                    None
+                }
                 Ok(Ok(Err((source, _)))) => Some(ProcessError::Delivery {
                     correlation_id,
                     source,
@@ -262,7 +291,7 @@ impl Processor {
                 }
             };
             if let Some(failure) = failure {
-                tracing::warn!(error = %failure, "response not delivered; the batch will be retried");
+                tracing::warn!(error = %failure, "response not delivered; the batch will be retried (if this persists, check the brokers and the responses topic)");
                 error.get_or_insert(failure);
             }
         }
@@ -334,7 +363,7 @@ impl Processor {
                         coordinates = incoming.coordinates,
                         correlation_id = incoming.correlation_id,
                         fault,
-                        "command failed with a storage fault; answering INTERNAL"
+                        "command failed with a storage fault; answering INTERNAL (check the function's table permissions and TABLE_NAME)"
                     );
                     let error = Error::internal(format!(
                         "the command could not be executed (a storage fault, logged by the \
@@ -434,4 +463,24 @@ fn is_error(reply: &Reply) -> bool {
             Some(evidentsource_proto::command_response::Result::Error(_)) | None
         )
     })
+}
+
+/// The span of one command's lines: its correlation id, its Kafka
+/// coordinates and, once the command reads, its database and transaction
+/// id (Lambda's span adds the request id).
+fn command_span(incoming: &Incoming) -> tracing::Span {
+    let (database, transaction_id) = match &incoming.command {
+        Ok(Command::CreateDatabase(name) | Command::DeleteDatabase(name)) => {
+            (Some(name.as_str()), None)
+        }
+        Ok(Command::Transact(tx)) => (Some(tx.database.as_str()), tx.transaction_id.as_deref()),
+        Err(_) => (None, None),
+    };
+    tracing::info_span!(
+        "command",
+        correlation_id = incoming.correlation_id,
+        coordinates = incoming.coordinates,
+        database,
+        transaction_id
+    )
 }

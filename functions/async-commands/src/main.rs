@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use aws_lambda_events::kafka::KafkaEvent;
-use evidentsource_async_commands::{Processor, ProcessorConfig};
+use evidentsource_async_commands::{BatchReport, Processor, ProcessorConfig, metrics};
 use evidentsource_storage::{Deadline, StorageEnv, Store, StoreConfig, dynamodb_client};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
@@ -30,8 +30,20 @@ async fn main() -> Result<(), Error> {
         let processor = processor.clone();
         async move {
             let deadline = Deadline::from_lambda(event.context.deadline());
-            let report = processor.handle(&event.payload, deadline.instant()).await?;
-            tracing::info!(?report, "batch handled");
+            let mut report = BatchReport::default();
+            let result = processor
+                .handle_measured(&event.payload, deadline.instant(), &mut report)
+                .await;
+            // One record per invocation, a failed one included.
+            metrics::for_invocation(&report, result.is_err()).emit();
+            result?;
+            tracing::info!(
+                records = report.records,
+                executed = report.executed,
+                replayed = report.replayed,
+                refused = report.refused,
+                "batch handled"
+            );
             Ok::<_, Error>(())
         }
     }))

@@ -143,6 +143,17 @@ async fn every_command_type_in_both_encodings_gets_its_response_and_reruns_repea
     assert_eq!(report.records, raws.len());
     assert_eq!(report.executed, raws.len());
     assert_eq!(report.refused, 4);
+    // Its metrics record: every response delivered has its latency since
+    // the command's Kafka timestamp; the batch's outcome is its worst.
+    assert_eq!(report.response_latencies.len(), raws.len(), "{report:?}");
+    let metrics = evidentsource_async_commands::metrics::to_metrics(
+        &report,
+        false,
+        evidentsource_runtime::metrics::Metrics::new("N", "async-commands"),
+    );
+    assert_eq!(metrics.outcome(), "rejected");
+    assert_eq!(metrics.get("Commands"), Some(&[raws.len() as f64][..]));
+    assert_eq!(metrics.get("CommandsRejected"), Some(&[4.0][..]));
 
     let responses = read_responses(&setup.brokers, &setup.responses, raws.len()).await;
     let by_id = by_correlation(&responses);

@@ -6,6 +6,7 @@
 //! clients once per cold start. Routes and JSON shapes: `docs/api.md`.
 
 pub mod json;
+pub mod metrics;
 mod page;
 mod problem;
 mod query;
@@ -20,8 +21,10 @@ use lambda_http::{
     Body, Request, RequestExt, Response,
     http::{HeaderValue, Method},
 };
+use metrics::{CommitMeasure, RequestMetrics};
 use serde::Serialize;
 use serde_json::json;
+use tracing::{Instrument, field};
 
 pub use problem::PROBLEM_JSON;
 pub use query::{QueryInput, parse_query};
@@ -82,7 +85,11 @@ impl From<StoreError> for Refusal {
             StoreError::Rejected(e) => e.clone().into(),
             StoreError::Unavailable(_) => {
                 // The details (DynamoDB's own words) go to the log only.
-                tracing::warn!(error = %error, "storage unavailable");
+                tracing::warn!(
+                    error = %error,
+                    "storage unavailable: answered 503, clients retry (if this persists, check \
+                     DynamoDB throttling and the table's capacity)"
+                );
                 Refusal::new(
                     503,
                     ErrorCode::Internal,
@@ -95,7 +102,11 @@ impl From<StoreError> for Refusal {
                 // DynamoDB's words can name the account, the role and the
                 // table (an access denial quotes all three): the log gets
                 // them, under the request id; the caller gets the id.
-                tracing::error!(error = %error, "storage fault");
+                tracing::error!(
+                    error = %error,
+                    "storage fault: answered 500 (check the function's table permissions and \
+                     TABLE_NAME; the error names DynamoDB's code)"
+                );
                 Refusal::new(
                     500,
                     ErrorCode::Internal,
@@ -139,15 +150,32 @@ impl App {
     /// [`Deadline::MARGIN`]; without a Lambda context, the function's
     /// timeout from now): past it, storage answers 503.
     pub async fn handle(&self, request: Request) -> Response<Body> {
-        let deadline = match request.lambda_context_ref() {
+        let deadline = self.deadline_of(&request);
+        self.handle_until(request, deadline).await
+    }
+
+    /// The request's deadline: Lambda's, less [`Deadline::MARGIN`], or
+    /// without a Lambda context the function's timeout from now.
+    pub fn deadline_of(&self, request: &Request) -> Deadline {
+        match request.lambda_context_ref() {
             Some(context) => Deadline::from_lambda(context.deadline()),
             None => Deadline::for_timeout(self.timeout),
-        };
-        self.handle_until(request, deadline).await
+        }
     }
 
     /// [`App::handle`] against an explicit deadline.
     pub async fn handle_until(&self, request: Request, deadline: Deadline) -> Response<Body> {
+        self.handle_measured(request, deadline).await.0
+    }
+
+    /// [`App::handle_until`], also returning the request's metrics (one
+    /// EMF record per invocation: the caller emits it).
+    pub async fn handle_measured(
+        &self,
+        request: Request,
+        deadline: Deadline,
+    ) -> (Response<Body>, RequestMetrics) {
+        let started = tokio::time::Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         // Lambda's request id: what an operator searches the logs for.
@@ -158,14 +186,35 @@ impl App {
         let call = Call {
             store: self.store.with_deadline(deadline),
             deadline,
+            metrics: RequestMetrics::default(),
         };
-        let response = match self.route(&call, &method, &path, request).await {
+        // Every line of the request carries its database (and, once the
+        // body is read, its transaction id); Lambda's span adds the
+        // request id.
+        let span = tracing::info_span!(
+            "request",
+            database = field::Empty,
+            transaction_id = field::Empty
+        );
+        if let ["databases", name, ..] = path.trim_matches('/').split('/').collect::<Vec<_>>()[..]
+            && DatabaseName::parse(name).is_ok()
+        {
+            span.record("database", name);
+        }
+        let routed = self
+            .route(&call, &method, &path, request)
+            .instrument(span.clone())
+            .await;
+        let _entered = span.enter();
+        let mut metrics = call.metrics;
+        let response = match routed {
             Ok(response) => response,
             Err(Refusal {
                 status,
                 error,
                 allow,
             }) => {
+                metrics.error_code = Some(error.code);
                 let id = request_id.as_deref().filter(|_| status >= 500);
                 let mut response = problem::problem(status, &error, id);
                 if let Some(allow) = allow {
@@ -182,10 +231,12 @@ impl App {
                 path,
                 status = response.status().as_u16(),
                 request_id = request_id.as_deref().unwrap_or("-"),
-                "request failed"
+                "request failed: the cause is logged above under the same request id"
             );
         }
-        response
+        metrics.status = response.status().as_u16();
+        metrics.latency = started.elapsed();
+        (response, metrics)
     }
 
     async fn route(&self, call: &Call, method: &Method, path: &str, request: Request) -> Answer {
@@ -275,6 +326,9 @@ impl App {
             }
         };
         let transaction = parse_transaction(name, request, &self.store.config().limits)?;
+        if let Some(id) = &transaction.transaction_id {
+            tracing::Span::current().record("transaction_id", id.as_str());
+        }
         if asynchronous {
             let submit = self.submit.as_ref().ok_or_else(|| {
                 Refusal::new(
@@ -304,7 +358,13 @@ impl App {
                 &json!({ "correlation_id": correlation_id }),
             ));
         }
-        let summary = call.store.transact(&transaction).await?;
+        let started = tokio::time::Instant::now();
+        let result = call.store.transact_measured(&transaction).await;
+        call.metrics.set_commit(CommitMeasure::of(
+            &result.as_ref().map(|(_, cost)| cost.clone()),
+            started.elapsed(),
+        ));
+        let (summary, _) = result?;
         Ok(json_response(200, &json::BatchSummaryJson::from(&summary)))
     }
 
@@ -354,6 +414,7 @@ impl App {
 struct Call {
     store: Store,
     deadline: Deadline,
+    metrics: RequestMetrics,
 }
 
 /// Reads and validates a transact request body (JSON or protobuf).

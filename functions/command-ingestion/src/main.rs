@@ -24,7 +24,13 @@ async fn main() -> Result<(), Error> {
     let app = Arc::new(app);
     lambda_http::run(service_fn(move |request: Request| {
         let app = app.clone();
-        async move { Ok::<_, Infallible>(app.handle(request).await) }
+        async move {
+            let deadline = app.deadline_of(&request);
+            let (response, metrics) = app.handle_measured(request, deadline).await;
+            // One record per invocation (a request is one invocation).
+            metrics.for_invocation().emit();
+            Ok::<_, Infallible>(response)
+        }
     }))
     .await
 }

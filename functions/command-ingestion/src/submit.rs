@@ -156,14 +156,18 @@ impl AsyncSubmit {
             // the setting to fix; the client only learns that the service
             // cannot reach its broker.
             refused = self.context.auth_failed() => {
-                tracing::error!(error = %refused, topic = self.config.topic, "async submit: the broker refused the connection");
+                tracing::error!(error = %refused, topic = self.config.topic, "async submit: the broker refused the connection (fix the Kafka credential or certificate setting the error names)");
                 Err("the service cannot connect to its Kafka cluster".to_owned())
             }
         };
         match sent {
             Ok(()) => Ok(correlation_id),
             Err(error) => {
-                tracing::warn!(error, topic = self.config.topic, "async submit failed");
+                tracing::warn!(
+                    error,
+                    topic = self.config.topic,
+                    "async submit failed: answered 503 (if this persists, check the brokers and the commands topic)"
+                );
                 Err(Refusal::new(
                     503,
                     ErrorCode::Internal,

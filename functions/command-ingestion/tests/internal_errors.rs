@@ -11,6 +11,7 @@ use std::{
 
 use evidentsource_command_ingestion::App;
 use evidentsource_local_servers::{dynamodb_client, shared, unique_name};
+use evidentsource_runtime::metrics::Metrics;
 use evidentsource_storage::{Store, StoreConfig};
 use lambda_http::{Body, Context, RequestExt};
 use serde_json::Value;
@@ -56,7 +57,8 @@ async fn a_storage_fault_answers_the_request_id_and_logs_the_cause() {
         .unwrap()
         .with_lambda_context(context);
 
-    let response = app.handle(request).await;
+    let deadline = app.deadline_of(&request);
+    let (response, metrics) = app.handle_measured(request, deadline).await;
     assert_eq!(response.status().as_u16(), 500);
     let body: Value = match response.body() {
         Body::Text(t) => serde_json::from_str(t).unwrap(),
@@ -75,4 +77,20 @@ async fn a_storage_fault_answers_the_request_id_and_logs_the_cause() {
         log.contains("ResourceNotFoundException"),
         "the log keeps the cause: {log}"
     );
+    // Every line of the request names its database (the request's span).
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines.len() >= 2, "{log}");
+    for line in lines {
+        assert!(line.contains("database=\"shop\""), "{line}");
+    }
+
+    // The failed request still has its metrics record: a server error
+    // with its code, and no database name in it.
+    let record = metrics
+        .to_metrics(Metrics::new("N", "command-ingestion"))
+        .record(0);
+    assert_eq!(record["Outcome"], "server_error", "{record}");
+    assert_eq!(record["ServerErrors"], 1.0, "{record}");
+    assert_eq!(record["ErrorCode"], "INTERNAL", "{record}");
+    assert!(!record.to_string().contains("shop"), "{record}");
 }

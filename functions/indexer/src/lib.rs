@@ -17,6 +17,7 @@
 //! then goes on from the watermark, so a retry repeats no work.
 
 pub mod batch;
+pub mod metrics;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Lambda entry point: the DynamoDB client and store once per cold start.
 
 use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
-use evidentsource_indexer::handle;
+use evidentsource_indexer::{handle, metrics};
 use evidentsource_storage::{Deadline, store_from_env};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
@@ -12,8 +12,10 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<DynamoDbEvent>| async move {
             let deadline = Deadline::from_lambda(event.context.deadline());
-            let report = handle(store, &event.payload, deadline).await?;
-            Ok::<_, Error>(report.response)
+            let report = handle(store, &event.payload, deadline).await;
+            // One record per invocation, a failed one included.
+            metrics::for_invocation(report.as_ref().ok()).emit();
+            Ok::<_, Error>(report?.response)
         },
     ))
     .await

@@ -149,6 +149,16 @@ async fn the_live_database_is_indexed_to_its_head_and_the_deleted_one_left_alone
         .unwrap()
         .unwrap();
     assert_eq!((indexed.watermark, indexed.head.revision), (12, 12));
+    // Its metrics record: the live database's 12 events, caught up (lag
+    // 0; the deleted one's distance does not count).
+    let metrics = evidentsource_indexer::metrics::to_metrics(
+        Some(&report),
+        evidentsource_runtime::metrics::Metrics::new("N", "indexer"),
+    );
+    assert_eq!(metrics.get("EventsIndexed"), Some(&[12.0][..]));
+    assert_eq!(metrics.get("IndexLag"), Some(&[0.0][..]));
+    assert!(metrics.get("IndexWriteUnits").is_some_and(|u| u[0] > 0.0));
+    assert_eq!(metrics.outcome(), "ok");
     // The deleted database: its tombstone and no watermark of its own.
     assert_eq!(head_partition(&store, gone.as_str()).await, ["head"]);
     assert_eq!(

@@ -7,9 +7,11 @@
 
 use std::time::Duration;
 
-use evidentsource_storage::{Deadline, ReclaimReport, store_from_env};
+use evidentsource_reclaim::{FUNCTION, run};
+use evidentsource_runtime::metrics::Metrics;
+use evidentsource_storage::{Deadline, store_from_env};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Time kept back from the function's deadline: more than the other
 /// functions keep, because a reclaim step in flight (a query and a batch of
@@ -22,46 +24,10 @@ async fn main() -> Result<(), Error> {
     let store = &store_from_env().await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let budget = Deadline::from_lambda_keeping(event.context.deadline(), MARGIN).remaining();
-        let report = store.reclaim_pending(budget).await?;
-        if report.malformed > 0 {
-            // Each one is logged with its key by the store.
-            tracing::warn!(
-                malformed = report.malformed,
-                "reclaim queue entries skipped"
-            );
-        }
-        tracing::info!(?report, "reclaim run");
-        Ok::<_, Error>(run_result(&report))
+        let (result, metrics) = run(store, budget, Metrics::from_env(FUNCTION)).await;
+        // One record per invocation, a failed one included.
+        metrics.emit();
+        Ok::<_, Error>(result?)
     }))
     .await
-}
-
-/// The invocation's result: what the run did, for the console and for
-/// whoever invokes it by hand.
-fn run_result(report: &ReclaimReport) -> Value {
-    json!({
-        "completed": report.completed,
-        "items_deleted": report.items_deleted,
-        "malformed": report.malformed,
-        "queue_empty": report.queue_empty,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_result_counts_skipped_entries() {
-        let report = ReclaimReport {
-            completed: 2,
-            items_deleted: 40,
-            malformed: 1,
-            queue_empty: false,
-        };
-        assert_eq!(
-            run_result(&report),
-            json!({"completed": 2, "items_deleted": 40, "malformed": 1, "queue_empty": false})
-        );
-    }
 }

@@ -19,6 +19,7 @@
 
 pub mod config;
 pub mod dead_letter;
+pub mod metrics;
 pub mod record;
 
 use std::sync::{
@@ -42,6 +43,7 @@ use tokio::time::Instant;
 
 pub use config::PublisherConfig;
 pub use dead_letter::{DeadLetter, DeadLetterQueue};
+pub use metrics::BatchMetrics;
 pub use record::{Classified, classify};
 
 /// Counters since cold start.
@@ -104,6 +106,9 @@ pub struct Publisher {
     producer: Mutex<Arc<FutureProducer<KafkaContext>>>,
     dead_letters: Option<DeadLetterQueue>,
     stats: Stats,
+    /// The last sequence number tried in a batch that reported a failure:
+    /// Lambda sends those records again (`RecordsResent`).
+    retried_up_to: Mutex<Option<String>>,
 }
 
 impl Publisher {
@@ -116,6 +121,7 @@ impl Publisher {
             producer: Mutex::new(producer),
             dead_letters: None,
             stats: Stats::default(),
+            retried_up_to: Mutex::new(None),
         })
     }
 
@@ -162,7 +168,9 @@ impl Publisher {
                 Ok(fresh) => {
                     *self.producer.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh)
                 }
-                Err(e) => tracing::error!(error = %e, "rebuilding the Kafka producer failed"),
+                Err(e) => {
+                    tracing::error!(error = %e, "rebuilding the Kafka producer failed: the next batch tries again (if this persists, fix the Kafka setting the error names)")
+                }
             }
         }
     }
@@ -173,12 +181,31 @@ impl Publisher {
         event: &DynamoDbEvent,
         deadline: Instant,
     ) -> Result<DynamoDbEventResponse, PublishError> {
+        self.handle_measured(event, deadline, &mut BatchMetrics::default())
+            .await
+    }
+
+    /// [`Publisher::handle`], counting into `metrics` what became of the
+    /// batch's records (filled on error paths too).
+    pub async fn handle_measured(
+        &self,
+        event: &DynamoDbEvent,
+        deadline: Instant,
+        metrics: &mut BatchMetrics,
+    ) -> Result<DynamoDbEventResponse, PublishError> {
+        let retried_up_to = self
+            .retried_up_to
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let producer = self.producer();
         let topic = self.config.topic.as_str();
         let mut in_flight = Vec::with_capacity(event.records.len());
         let mut earliest_failure: Option<usize> = None;
+        let mut last_tried = None;
 
         for (index, record) in event.records.iter().enumerate() {
+            last_tried = Some(index);
             let event = match classify(record) {
                 Classified::Publish(event) => event,
                 Classified::Skip(_) => {
@@ -187,6 +214,7 @@ impl Publisher {
                 }
                 Classified::Poison(reason) => {
                     self.stats.poison.fetch_add(1, Ordering::Relaxed);
+                    metrics.poison += 1;
                     if self.dead_letter(record, &reason, deadline).await {
                         continue;
                     }
@@ -205,7 +233,7 @@ impl Publisher {
                 Err((error, _)) => {
                     // Queue full or producer stopped: nothing after this
                     // record is enqueued; Lambda retries from here.
-                    self.log_failure(record, &error);
+                    metrics.count_failure(self.log_failure(record, &error));
                     earliest_failure = Some(index);
                     break;
                 }
@@ -239,21 +267,30 @@ impl Publisher {
             let failed = match outcome {
                 Ok(Ok(Ok(_))) => {
                     self.stats.published.fetch_add(1, Ordering::Relaxed);
+                    metrics.published_one(&event.records[index], retried_up_to.as_deref());
                     false
                 }
                 Ok(Ok(Err((error, _)))) => {
-                    self.log_failure(&event.records[index], &error);
+                    metrics.count_failure(self.log_failure(&event.records[index], &error));
                     true
                 }
                 Ok(Err(_canceled)) => {
-                    tracing::warn!(index, "delivery canceled: the producer went away");
+                    tracing::warn!(
+                        index,
+                        "delivery canceled: the producer went away (Lambda retries from this \
+                         record)"
+                    );
+                    metrics.count_failure(FailureKind::Transient);
                     true
                 }
                 Err(None) => {
                     tracing::warn!(
                         index,
-                        "delivery not confirmed before the function's deadline"
+                        "delivery not confirmed before the function's deadline (Lambda \
+                         retries from this record; many of these: raise the function's \
+                         timeout or lower the batch size)"
                     );
+                    metrics.count_failure(FailureKind::Transient);
                     true
                 }
                 Err(Some(error)) => {
@@ -265,6 +302,7 @@ impl Publisher {
                         );
                         refused = Some(error);
                     }
+                    metrics.count_failure(FailureKind::Permanent);
                     true
                 }
             };
@@ -275,6 +313,12 @@ impl Publisher {
         }
         self.replace_if_fatal(&producer);
 
+        if earliest_failure.is_some()
+            && let Some(last) =
+                last_tried.and_then(|i| event.records[i].change.sequence_number.clone())
+        {
+            *self.retried_up_to.lock().unwrap_or_else(|e| e.into_inner()) = Some(last);
+        }
         let mut response = DynamoDbEventResponse::default();
         if let Some(index) = earliest_failure {
             let sequence_number = event.records[index]
@@ -344,11 +388,12 @@ impl Publisher {
         &self,
         record: &aws_lambda_events::event::dynamodb::EventRecord,
         error: &KafkaError,
-    ) {
+    ) -> FailureKind {
         let sequence_number = record.change.sequence_number.as_deref().unwrap_or("?");
         let database = record::database_of(record);
         let database = database.as_deref().unwrap_or("?");
-        match failure_kind(error) {
+        let kind = failure_kind(error);
+        match kind {
             FailureKind::Transient => tracing::warn!(
                 sequence_number, database, error = %error,
                 "delivery failed (transient: Lambda retries from this record)"
@@ -359,6 +404,7 @@ impl Publisher {
                  exhausted retries go to the on-failure destination)"
             ),
         }
+        kind
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
 use evidentsource_runtime::Deadline;
-use evidentsource_stream_publisher::{DeadLetterQueue, Publisher, PublisherConfig};
+use evidentsource_stream_publisher::{BatchMetrics, DeadLetterQueue, Publisher, PublisherConfig};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 /// How long the cold start waits for the brokers to answer (Lambda's init
@@ -27,10 +27,16 @@ async fn main() -> Result<(), Error> {
         let publisher = publisher.clone();
         async move {
             let deadline = Deadline::from_lambda(event.context.deadline());
-            publisher
-                .handle(&event.payload, deadline.instant())
-                .await
-                .map_err(Error::from)
+            let started = std::time::Instant::now();
+            let mut batch = BatchMetrics::default();
+            let answer = publisher
+                .handle_measured(&event.payload, deadline.instant(), &mut batch)
+                .await;
+            // One record per invocation, a failed one included.
+            batch
+                .for_invocation(answer.as_ref().ok(), started.elapsed())
+                .emit();
+            answer.map_err(Error::from)
         }
     }))
     .await

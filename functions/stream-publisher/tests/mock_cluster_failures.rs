@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
 use common::*;
 use evidentsource_kafka_config::{KafkaContext, KafkaSettings};
-use evidentsource_stream_publisher::{Publisher, PublisherConfig};
+use evidentsource_stream_publisher::{BatchMetrics, Publisher, PublisherConfig};
 use rdkafka::{
     mocking::MockCluster,
     types::{RDKafkaApiKey, RDKafkaRespErr},
@@ -30,14 +30,27 @@ fn publisher(brokers: &str) -> Publisher {
 }
 
 /// Runs the batch as Lambda would: on a reported failure, again from the
-/// failed record. Returns the failure positions reported.
-async fn run_like_lambda(publisher: &Publisher, records: &[serde_json::Value]) -> Vec<usize> {
+/// failed record. Returns the failure positions reported; adds the
+/// invocations' metrics to `totals`.
+async fn run_like_lambda(
+    publisher: &Publisher,
+    records: &[serde_json::Value],
+    totals: &mut BatchMetrics,
+) -> Vec<usize> {
     let mut from = 0;
     let mut reported = Vec::new();
     for attempt in 0..20 {
         let batch: DynamoDbEvent = event(&records[from..]);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        let response = publisher.handle(&batch, deadline).await.unwrap();
+        let mut metrics = BatchMetrics::default();
+        let response = publisher
+            .handle_measured(&batch, deadline, &mut metrics)
+            .await
+            .unwrap();
+        totals.published += metrics.published;
+        totals.resent += metrics.resent;
+        totals.failed_transient += metrics.failed_transient;
+        totals.failed_permanent += metrics.failed_permanent;
         let Some(failure) = response.batch_item_failures.first() else {
             return reported;
         };
@@ -56,7 +69,9 @@ async fn run_like_lambda(publisher: &Publisher, records: &[serde_json::Value]) -
     panic!("no success after 20 attempts: {reported:?}");
 }
 
-async fn scenario(errors: &[RDKafkaRespErr], label: &str) -> (Vec<usize>, usize) {
+/// The failures reported, the messages on the topic, the metrics of the
+/// run with errors.
+async fn scenario(errors: &[RDKafkaRespErr], label: &str) -> (Vec<usize>, usize, BatchMetrics) {
     let mock = MockCluster::new(3).unwrap();
     mock.create_topic(TOPIC, 3, 1).unwrap();
     let brokers = mock.bootstrap_servers();
@@ -65,10 +80,19 @@ async fn scenario(errors: &[RDKafkaRespErr], label: &str) -> (Vec<usize>, usize)
     let records = interleaved_records(&databases, 5);
 
     // A first batch goes through cleanly, so the errors hit mid-stream.
-    let failures = run_like_lambda(&publisher, &records[..8]).await;
+    let failures = run_like_lambda(&publisher, &records[..8], &mut BatchMetrics::default()).await;
     assert!(failures.is_empty(), "{label}: clean start");
     mock.request_errors(RDKafkaApiKey::Produce, errors);
-    let failures = run_like_lambda(&publisher, &records).await;
+    let mut totals = BatchMetrics::default();
+    let failures = run_like_lambda(&publisher, &records, &mut totals).await;
+    if !failures.is_empty() {
+        // The records from a reported failure on were tried, then sent
+        // again by the retry.
+        assert!(totals.resent >= 1, "{label}: {totals:?}");
+        assert!(totals.resent <= totals.published, "{label}: {totals:?}");
+    } else {
+        assert_eq!(totals.resent, 0, "{label}: nothing was retried: {totals:?}");
+    }
     mock.clear_request_errors(RDKafkaApiKey::Produce);
 
     let mut config = rdkafka::ClientConfig::new();
@@ -101,17 +125,19 @@ async fn scenario(errors: &[RDKafkaRespErr], label: &str) -> (Vec<usize>, usize)
             .failed
             .load(std::sync::atomic::Ordering::Relaxed),
     );
-    (failures, messages.len())
+    (failures, messages.len(), totals)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permanent_errors_mid_batch() {
-    let (failures, read) = scenario(
+    let (failures, read, totals) = scenario(
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 2],
         "authorization",
     )
     .await;
     assert!(!failures.is_empty(), "a failure was reported");
+    // Records queued behind a refused one can fail otherwise (transient).
+    assert!(totals.failed_permanent >= 1, "counted by kind: {totals:?}");
     assert!(read > 28, "retries re-sent some messages as duplicates");
 }
 
@@ -126,13 +152,13 @@ async fn permanent_errors_after_successful_requests() {
         RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
         RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
     ];
-    let (failures, _) = scenario(&errors, "authorization after a success").await;
+    let (failures, _, _) = scenario(&errors, "authorization after a success").await;
     assert!(!failures.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retriable_errors_are_retried_by_the_producer() {
-    let (failures, _) = scenario(
+    let (failures, _, _) = scenario(
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION; 3],
         "not leader",
     )
@@ -154,7 +180,7 @@ async fn unanswered_deliveries_fail_at_the_deadline_from_the_first_record() {
     let records = interleaved_records(&["a", "b", "c"], 4);
     // Warm: metadata and connections in place, all delivered.
     assert_eq!(
-        run_like_lambda(&publisher, &records[..3]).await,
+        run_like_lambda(&publisher, &records[..3], &mut BatchMetrics::default()).await,
         Vec::<usize>::new()
     );
     for broker in 1..=3 {
@@ -162,8 +188,21 @@ async fn unanswered_deliveries_fail_at_the_deadline_from_the_first_record() {
     }
     let started = tokio::time::Instant::now();
     let deadline = started + Duration::from_millis(800);
-    let response = publisher.handle(&event(&records), deadline).await.unwrap();
+    let mut metrics = BatchMetrics::default();
+    let response = publisher
+        .handle_measured(&event(&records), deadline, &mut metrics)
+        .await
+        .unwrap();
     let waited = started.elapsed();
+    assert_eq!(
+        (
+            metrics.published,
+            metrics.failed_transient,
+            metrics.failed_permanent
+        ),
+        (0, records.len() as u64, 0),
+        "out of time is transient: {metrics:?}"
+    );
     let reported: Vec<_> = response
         .batch_item_failures
         .iter()

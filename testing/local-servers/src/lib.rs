@@ -14,6 +14,7 @@
 //! serves neither (see `kafka_front`).
 
 mod clients;
+pub mod emf;
 pub mod kafka_front;
 mod process;
 pub mod sasl;

@@ -227,7 +227,14 @@ impl Gateway {
     async fn invoke(&self, app: Arc<App>, request: lambda_http::Request) -> Invocation {
         let function_timeout = self.function_timeout;
         let invocation = tokio::spawn(async move {
-            tokio::time::timeout(function_timeout, app.handle(request)).await
+            tokio::time::timeout(function_timeout, async {
+                let deadline = app.deadline_of(&request);
+                let (response, metrics) = app.handle_measured(request, deadline).await;
+                // One record per invocation, as the function's main emits it.
+                metrics.for_invocation().emit();
+                response
+            })
+            .await
         });
         match tokio::time::timeout(self.integration_timeout, invocation).await {
             Ok(Ok(Ok(response))) => Invocation::Returned(response),

@@ -10,13 +10,19 @@
 //! Without a command it runs until Ctrl-C (or SIGTERM). With one, it runs
 //! COMMAND with the stack's variables set, then stops and exits with
 //! COMMAND's status. Either way it stops everything it started.
+//!
+//! Each invocation's metrics record (CloudWatch EMF, as the functions print
+//! it on stdout in AWS) is appended to `$EVIDENTSOURCE_METRICS_FILE` when
+//! set (the tests check them against the EMF schema), dropped otherwise.
 
 use std::{path::Path, process::ExitCode, sync::Arc, time::Duration};
 
 use aws_config::BehaviorVersion;
 use aws_lambda_events::event::{dynamodb::Event, streams::DynamoDbEventResponse};
 use evidentsource_admin::{Admin, Created, recommended};
-use evidentsource_async_commands::{Processor, ProcessorConfig};
+use evidentsource_async_commands::{
+    BatchReport, Processor, ProcessorConfig, metrics as async_metrics,
+};
 use evidentsource_command_ingestion::{
     App,
     submit::{AsyncSubmit, SubmitConfig},
@@ -38,7 +44,7 @@ use evidentsource_local_runner::{
 };
 use evidentsource_local_servers::LocalServers;
 use evidentsource_storage::{Deadline, StorageEnv, Store, StoreConfig, dynamodb_client};
-use evidentsource_stream_publisher::{Publisher, PublisherConfig};
+use evidentsource_stream_publisher::{BatchMetrics, Publisher, PublisherConfig};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -94,6 +100,7 @@ fn start(command: Option<Vec<String>>) -> Result<ExitCode, Failure> {
         async_failure_queue_url: None,
     };
     set_function_env(&info, command.is_some());
+    set_metrics_sink()?;
     lambda_http::tracing::init_default_subscriber_with_writer(std::io::stderr);
     let runtime = tokio::runtime::Runtime::new()?;
     let code = runtime.block_on(run(settings, sources, listener, &servers, &info, command));
@@ -101,6 +108,25 @@ fn start(command: Option<Vec<String>>) -> Result<ExitCode, Failure> {
     drop(servers);
     code
 }
+
+/// Where the functions' metrics records go (see the module's doc).
+fn set_metrics_sink() -> Result<(), Failure> {
+    let sink: Box<dyn std::io::Write + Send> = match std::env::var_os(METRICS_FILE_VAR) {
+        Some(path) if !path.is_empty() => Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| format!("{METRICS_FILE_VAR}: {}: {e}", Path::new(&path).display()))?,
+        ),
+        _ => Box::new(std::io::sink()),
+    };
+    evidentsource_runtime::metrics::set_sink(sink);
+    Ok(())
+}
+
+/// The file the metrics records are appended to.
+const METRICS_FILE_VAR: &str = "EVIDENTSOURCE_METRICS_FILE";
 
 /// The variables the functions read in AWS, pointed at the local stack.
 fn set_function_env(info: &StackInfo, quiet: bool) {
@@ -243,10 +269,15 @@ async fn run(
         move |event, deadline| {
             let publisher = publisher.clone();
             async move {
-                publisher
-                    .handle(&event, deadline)
-                    .await
-                    .map_err(|e| e.to_string())
+                let started = std::time::Instant::now();
+                let mut batch = BatchMetrics::default();
+                let answer = publisher
+                    .handle_measured(&event, deadline, &mut batch)
+                    .await;
+                batch
+                    .for_invocation(answer.as_ref().ok(), started.elapsed())
+                    .emit();
+                answer.map_err(|e| e.to_string())
             }
         },
     ));
@@ -259,8 +290,9 @@ async fn run(
             let indexer = indexer.clone();
             async move {
                 let report =
-                    evidentsource_indexer::handle(&indexer, &event, Deadline::at(deadline));
-                report.await.map(|r| r.response).map_err(|e| e.to_string())
+                    evidentsource_indexer::handle(&indexer, &event, Deadline::at(deadline)).await;
+                evidentsource_indexer::metrics::for_invocation(report.as_ref().ok()).emit();
+                report.map(|r| r.response).map_err(|e| e.to_string())
             }
         },
     ));
@@ -280,8 +312,14 @@ async fn run(
                     move |event| {
                         let processor = processor.clone();
                         async move {
-                            let report = invoke(async_timeout, |deadline| {
-                                processor.handle(&event, deadline)
+                            let (processor, event) = (&processor, &event);
+                            let report = invoke(async_timeout, |deadline| async move {
+                                let mut report = BatchReport::default();
+                                let result = processor
+                                    .handle_measured(event, deadline, &mut report)
+                                    .await;
+                                async_metrics::for_invocation(&report, result.is_err()).emit();
+                                result.map(|()| report)
                             })
                             .await?;
                             tracing::info!(?report, "batch handled");

@@ -13,6 +13,8 @@ mod common;
 
 use common::wait_for_stack_env;
 use evidentsource_local_runner::{demo::http, stack::read_env_file};
+use evidentsource_local_servers::emf;
+use evidentsource_runtime::metrics::Bounds;
 
 const RUNNER: &str = env!("CARGO_BIN_EXE_local-runner");
 const DEMO: &str = env!("CARGO_BIN_EXE_demo");
@@ -70,8 +72,10 @@ fn text(output: &Output) -> (String, String) {
 fn the_demo_passes_end_to_end_and_nothing_keeps_running() {
     let dir = scratch("demo");
     let stack_env = dir.join("stack.env");
+    let metrics = dir.join("metrics.jsonl");
     // The command sees the stack's variables and the file; then the demo.
     let output = runner(&stack_env)
+        .env("EVIDENTSOURCE_METRICS_FILE", &metrics)
         .args(["--", "sh", "-c"])
         .arg(format!(
             "env > '{0}/env.txt' && cp \"$EVIDENTSOURCE_STACK_ENV\" '{0}/stack-copy.env' && exec '{DEMO}'",
@@ -134,6 +138,8 @@ fn the_demo_passes_end_to_end_and_nothing_keeps_running() {
         get("TRANSACTION_PROPOSALS_KAFKA_TOPIC"),
         "evidentsource-transaction-proposals"
     );
+
+    check_metrics(&metrics);
 
     // Stopped: the API, moto and tansu, and the file is gone.
     assert_closed("the API", &get("API_URL"));
@@ -303,4 +309,74 @@ async fn dev_mode_serves_until_ctrl_c_then_stops_everything() {
     assert!(!stack_env.exists(), "stack.env left behind");
     assert!(checkpoint.exists(), "the checkpoint outlives the stack");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Every function the demo ran emitted EMF records (one per invocation)
+/// that the EMF schema and the contract's rules accept, and they say what
+/// the demo did: commits and the refused condition, records published
+/// with their age, events indexed, commands answered.
+fn check_metrics(path: &Path) {
+    let outcomes: Vec<&str> = [
+        evidentsource_command_ingestion::metrics::OUTCOMES,
+        evidentsource_stream_publisher::metrics::OUTCOMES,
+        evidentsource_indexer::metrics::OUTCOMES,
+        evidentsource_async_commands::metrics::OUTCOMES,
+    ]
+    .concat();
+    let codes: Vec<&str> = evidentsource_domain::ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    let functions = [
+        evidentsource_command_ingestion::metrics::FUNCTION,
+        evidentsource_stream_publisher::metrics::FUNCTION,
+        evidentsource_indexer::metrics::FUNCTION,
+        evidentsource_async_commands::metrics::FUNCTION,
+    ];
+    let bounds = Bounds {
+        functions: &functions,
+        outcomes: &outcomes,
+        error_codes: &codes,
+    };
+    let records = emf::check_file(path, &bounds).unwrap_or_else(|e| panic!("{e}"));
+    let of = |function: &str| -> Vec<&serde_json::Value> {
+        records
+            .iter()
+            .filter(|r| r["FunctionName"] == function)
+            .collect()
+    };
+    let sum = |function: &str, metric: &str| -> f64 {
+        of(function).iter().filter_map(|r| r[metric].as_f64()).sum()
+    };
+    for function in functions {
+        assert!(!of(function).is_empty(), "no record from {function}");
+    }
+    assert!(sum("command-ingestion", "Commits") >= 1.0);
+    assert!(
+        of("command-ingestion")
+            .iter()
+            .any(|r| r["ConditionFailures"] == 1.0
+                && r["ErrorCode"] == "FAILED_PRECONDITION"
+                && r["Outcome"] == "client_error"),
+        "the refused append is not counted"
+    );
+    assert!(sum("stream-publisher", "RecordsPublished") >= 1.0);
+    assert!(
+        of("stream-publisher")
+            .iter()
+            .any(|r| r["NewestRecordAge"].is_number()),
+        "no commit-to-Kafka age"
+    );
+    assert!(sum("indexer", "EventsIndexed") >= 1.0);
+    assert!(
+        of("indexer").iter().any(|r| r["IndexLag"].is_number()),
+        "no index lag"
+    );
+    assert!(sum("async-commands", "Commands") >= 1.0);
+    assert!(
+        of("async-commands")
+            .iter()
+            .any(|r| r["ResponseLatency"].is_number()),
+        "no response latency"
+    );
 }

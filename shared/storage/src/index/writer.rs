@@ -61,6 +61,8 @@ pub struct IndexProgress {
     /// The head's revision when last read.
     pub head: u64,
     pub items_written: u64,
+    /// Events indexed (the watermark's moves, in revisions).
+    pub events: u64,
     /// What those items cost by DynamoDB's item-size rules (1 write unit
     /// per started KB; the watermark's moves not included).
     pub write_units: u64,
@@ -122,6 +124,7 @@ impl Store {
                 // tombstone (or the new incarnation) and says so.
                 continue;
             }
+            progress.events += new_watermark.saturating_sub(watermark);
             progress.slices += 1;
         }
     }
