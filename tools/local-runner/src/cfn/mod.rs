@@ -296,21 +296,28 @@ fn parameter_value(name: &str, spec: &Yaml, value: &str) -> Result<Yaml, String>
         }
         _ => return Ok(Yaml::String(value.to_owned())),
     }
-    let n: i64 = value
-        .trim()
-        .parse()
-        .map_err(|_| format!("{name}: {value:?} is not a number"))?;
-    if let Some(min) = spec["MinValue"].as_i64()
+    // CloudFormation's Number is an integer or a decimal (a threshold such
+    // as 0.05); bounds compare as numbers either way.
+    let text = value.trim();
+    let (n, yaml) = match text.parse::<i64>() {
+        Ok(i) => (i as f64, Yaml::Integer(i)),
+        Err(_) => match text.parse::<f64>() {
+            Ok(f) if f.is_finite() => (f, Yaml::Real(text.to_owned())),
+            _ => return Err(format!("{name}: {value:?} is not a number")),
+        },
+    };
+    let bound = |key: &str| spec[key].as_i64().map(|b| b as f64).or(spec[key].as_f64());
+    if let Some(min) = bound("MinValue")
         && n < min
     {
-        return Err(format!("{name}: {n} is below its MinValue {min}"));
+        return Err(format!("{name}: {text} is below its MinValue {min}"));
     }
-    if let Some(max) = spec["MaxValue"].as_i64()
+    if let Some(max) = bound("MaxValue")
         && n > max
     {
-        return Err(format!("{name}: {n} is above its MaxValue {max}"));
+        return Err(format!("{name}: {text} is above its MaxValue {max}"));
     }
-    Ok(Yaml::Integer(n))
+    Ok(yaml)
 }
 
 #[cfg(test)]
@@ -472,7 +479,7 @@ Resources:
 
     #[test]
     fn bad_values_are_refused_as_sam_deploy_refuses_them() {
-        let table: [(&[(&str, &str)], &str); 5] = [
+        let table: [(&[(&str, &str)], &str); 7] = [
             (
                 &[("Mode", "Sometimes")],
                 "Mode: \"Sometimes\" is not one of its AllowedValues",
@@ -483,6 +490,11 @@ Resources:
                 "Retries: 10001 is above its MaxValue 10000",
             ),
             (&[("Retries", "ten")], "Retries: \"ten\" is not a number"),
+            (&[("Retries", "inf")], "Retries: \"inf\" is not a number"),
+            (
+                &[("Retries", "-0.5")],
+                "Retries: -0.5 is below its MinValue 0",
+            ),
             (&[("Nope", "1")], "the template has no parameter Nope"),
         ];
         for (values, error) in table {
