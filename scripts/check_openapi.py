@@ -16,6 +16,8 @@ route table and the fields its JSON parsers know):
    header the document implies and a valid Problem; a path outside them
    answers 404. Each JSON request body's documented properties equal the
    fields its parser knows.
+3. The OpenAPI 3.0 form that API Gateway imports
+   (scripts/openapi_for_apigateway.py) is a valid 3.0 document.
 
 Prints one line per check and exits non-zero on any failure.
 """
@@ -30,6 +32,9 @@ from jsonschema_path import SchemaPath
 from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 from openapi_schema_validator import OAS31Validator
+from openapi_spec_validator import OpenAPIV30SpecValidator
+
+import openapi_for_apigateway
 
 METHODS = ["get", "put", "post", "delete", "patch", "head", "options"]
 # The local stack is deployed like ApiAuthorization=NONE: nothing checks a
@@ -112,6 +117,9 @@ def main():
         spec = yaml.safe_load(f)
     with open(code_path) as f:
         code = json.load(f)
+    # The 3.0 form API Gateway imports (scripts/openapi_for_apigateway.py).
+    errors = [e.message for e in OpenAPIV30SpecValidator(openapi_for_apigateway.convert(spec)).iter_errors()]
+    check(not errors, f"the OpenAPI 3.0 form for API Gateway is valid {errors[:3]}")
     # The local stack's address, as one of the document's servers.
     spec["servers"].append({"url": base_url})
     # openapi-core reads application/json; the API's other JSON media types
