@@ -10,6 +10,7 @@ pub mod metrics;
 mod page;
 mod problem;
 mod query;
+mod routes;
 pub mod submit;
 
 use std::time::Duration;
@@ -28,6 +29,8 @@ use tracing::{Instrument, field};
 
 pub use problem::PROBLEM_JSON;
 pub use query::{QueryInput, parse_query};
+pub use routes::ROUTES;
+use routes::template_of;
 
 /// Largest request body accepted (413 beyond): 1 MiB of event data as base64
 /// in JSON, plus the events' attributes, fits with room to spare.
@@ -124,33 +127,6 @@ impl From<StoreError> for Refusal {
 }
 
 type Answer = Result<Response<Body>, Refusal>;
-
-/// Every route the API serves, as (method, path template). The router
-/// dispatches through this table (a path matches a template segment by
-/// segment, `{name}` standing for any one segment), so a route exists only
-/// here; `docs/openapi.yaml` documents exactly these
-/// (`tools/local-runner/tests/openapi.rs` holds the two together).
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/databases"),
-    ("GET", "/databases/{name}"),
-    ("DELETE", "/databases/{name}"),
-    ("POST", "/databases/{name}/transactions"),
-    ("POST", "/databases/{name}/query"),
-    ("GET", "/databases/{name}/events"),
-];
-
-/// The template of [`ROUTES`] that `segments` (the path split at `/`) falls
-/// under.
-fn template_of(segments: &[&str]) -> Option<&'static str> {
-    ROUTES.iter().map(|(_, t)| *t).find(|template| {
-        let parts: Vec<&str> = template.trim_matches('/').split('/').collect();
-        parts.len() == segments.len()
-            && parts
-                .iter()
-                .zip(segments)
-                .all(|(p, s)| *p == "{name}" || p == s)
-    })
-}
 
 impl App {
     pub fn new(store: Store) -> Self {
@@ -249,10 +225,10 @@ impl App {
                 metrics.error_code = Some(error.code);
                 let id = request_id.as_deref().filter(|_| status >= 500);
                 let mut response = problem::problem(status, &error, id);
-                if let Some(allow) = allow {
-                    if let Ok(allow) = HeaderValue::from_str(&allow) {
-                        response.headers_mut().insert("allow", allow);
-                    }
+                if let Some(allow) = allow
+                    && let Ok(allow) = HeaderValue::from_str(&allow)
+                {
+                    response.headers_mut().insert("allow", allow);
                 }
                 response
             }
