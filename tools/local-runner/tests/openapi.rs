@@ -97,6 +97,8 @@ async fn every_documented_example_matches_the_document_and_the_routes_agree() {
     .expect("python from .venv");
     let _ = stop.send(true);
     let stdout = String::from_utf8_lossy(&output.stdout);
+    // Every check, for `--nocapture` and the log of a failing run.
+    println!("{stdout}");
     let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
     assert!(
         output.status.success() && failed.is_empty(),
