@@ -14,8 +14,10 @@ route table and the fields its JSON parsers know):
 2. Drift: the document's (method, path) pairs equal the code's routes;
    every other method on a documented path answers 405 with the `Allow`
    header the document implies and a valid Problem; a path outside them
-   answers 404. Each JSON request body's documented properties equal the
-   fields its parser knows.
+   answers 404. Every route with a body answers another content type with
+   415 and a body over the code's limit with 413, both documented. Each
+   JSON request body's documented properties equal the fields its parser
+   knows.
 3. The OpenAPI 3.0 form that API Gateway imports
    (scripts/openapi_for_apigateway.py) is a valid 3.0 document.
 
@@ -176,7 +178,27 @@ def main():
     check(response.status_code == 404 and response.json().get("code") == "NOT_FOUND",
           "a path outside the document: 404 NOT_FOUND")
 
-    # 2b. JSON request bodies: documented properties = the parser's fields.
+    # 2b. Refusals no example can show (their requests are outside the
+    # document): another content type, and a body over the code's limit,
+    # on every route with a body. Each status must be documented for the
+    # operation, with a valid Problem.
+    for method, path, op in ops:
+        if "requestBody" not in op:
+            continue
+        concrete = base_url + path.replace("{name}", "accounts")
+        for status, headers, body in [
+            (415, {"content-type": "text/plain"}, b"{}"),
+            (413, {"content-type": "application/json"}, b" " * (code["max_body_bytes"] + 1)),
+        ]:
+            response = requests.request(method.upper(), concrete, headers={**AUTH, **headers}, data=body, timeout=60)
+            documented = str(status) in op["responses"]
+            check(response.status_code == status and documented,
+                  f"{method.upper()} {path}: {status} for {headers['content-type']} of {len(body)} bytes, "
+                  f"documented: {documented} (got {response.status_code})")
+            check(not list(_problem_validator(spec).iter_errors(response.json())),
+                  f"{method.upper()} {path}: {status} is a valid Problem")
+
+    # 2c. JSON request bodies: documented properties = the parser's fields.
     bodies = {}
     for method, path, op in ops:
         media = op.get("requestBody", {}).get("content", {}).get("application/json")

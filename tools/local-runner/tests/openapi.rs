@@ -9,7 +9,7 @@
 use std::{process::Command, sync::Arc, time::Duration};
 
 use evidentsource_command_ingestion::{
-    App, ROUTES,
+    App, MAX_BODY_BYTES, ROUTES,
     json::{CREATE_FIELDS, QUERY_FIELDS, TRANSACT_FIELDS},
     submit::{AsyncSubmit, SubmitConfig},
 };
@@ -23,10 +23,12 @@ use serde_json::json;
 use tokio::{net::TcpListener, sync::watch};
 
 /// What the code serves, for the drift checks: routes as (method, path
-/// template), and each JSON body's fields keyed by its route.
+/// template), each JSON body's fields keyed by its route, and the body
+/// size limit.
 fn code_facts() -> serde_json::Value {
     json!({
         "routes": ROUTES,
+        "max_body_bytes": MAX_BODY_BYTES,
         "request_fields": {
             "POST /databases": CREATE_FIELDS,
             "POST /databases/{name}/transactions": TRANSACT_FIELDS,
