@@ -4,7 +4,10 @@ Run by tools/local-runner/tests/openapi.rs, which serves the real function
 behind the local API Gateway and passes what the code itself owns (its
 route table and the fields its JSON parsers know):
 
-    check_openapi.py SPEC BASE_URL CODE_JSON
+    check_openapi.py SPEC BASE_URL CODE_JSON NO_KAFKA_URL
+
+(NO_KAFKA_URL: the same API deployed without Kafka, for the 503 of async
+submit.)
 
 1. Every named request example of the document is sent, in document order
    with deletes last; openapi-core validates the request (it must fail for
@@ -17,7 +20,8 @@ route table and the fields its JSON parsers know):
    answers 404. Every route with a body answers another content type with
    415 and a body over the code's limit with 413, both documented. Each
    JSON request body's documented properties equal the fields its parser
-   knows.
+   knows. Async submit on a deployment without Kafka answers the
+   documented 503 with its Retry-After header.
 3. The OpenAPI 3.0 form that API Gateway imports
    (scripts/openapi_for_apigateway.py) is a valid 3.0 document.
 
@@ -114,7 +118,7 @@ def send(spec, base_url, method, path, op, name, ctype, body):
 
 
 def main():
-    spec_path, base_url, code_path = sys.argv[1:4]
+    spec_path, base_url, code_path, no_kafka_url = sys.argv[1:5]
     with open(spec_path) as f:
         spec = yaml.safe_load(f)
     with open(code_path) as f:
@@ -124,6 +128,7 @@ def main():
     check(not errors, f"the OpenAPI 3.0 form for API Gateway is valid {errors[:3]}")
     # The local stack's address, as one of the document's servers.
     spec["servers"].append({"url": base_url})
+    spec["servers"].append({"url": no_kafka_url})
     # openapi-core reads application/json; the API's other JSON media types
     # are JSON too.
     config = Config(extra_media_type_deserializers={
@@ -198,7 +203,18 @@ def main():
             check(not list(_problem_validator(spec).iter_errors(response.json())),
                   f"{method.upper()} {path}: {status} is a valid Problem")
 
-    # 2c. JSON request bodies: documented properties = the parser's fields.
+    # 2c. 503 (with Retry-After): async submit where no Kafka is configured.
+    path = "/databases/{name}/transactions"
+    op = spec["paths"][path]["post"]
+    ex = op["requestBody"]["content"]["application/json"]["examples"]["async"]
+    prepared, response = send(spec, no_kafka_url, "post", path, op, "async", "application/json",
+                              json.dumps(ex["value"]).encode())
+    check(response.status_code == 503, f"POST {path} [async] without Kafka: 503 (got {response.status_code})")
+    error = _error(lambda: openapi.validate_response(RequestsOpenAPIRequest(prepared),
+                                                     RequestsOpenAPIResponse(response)))
+    check(error is None, f"POST {path} [async] without Kafka: the 503 matches the document {error or ''}")
+
+    # 2d. JSON request bodies: documented properties = the parser's fields.
     bodies = {}
     for method, path, op in ops:
         media = op.get("requestBody", {}).get("content", {}).get("application/json")

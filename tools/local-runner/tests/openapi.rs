@@ -69,19 +69,26 @@ async fn every_documented_example_matches_the_document_and_the_routes_agree() {
         .expect("run `make venv` first")
         .root()
         .join("bin/python");
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base_url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = watch::channel(false);
     let gateway = Gateway {
         function_timeout: Duration::from_secs(15),
         integration_timeout: Duration::from_secs(20),
     };
-    tokio::spawn(api::serve(
-        listener,
-        Arc::new(app().await),
-        gateway,
-        stopped,
-    ));
+    let serve = |app: App| {
+        let stopped = stopped.clone();
+        async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(api::serve(listener, Arc::new(app), gateway, stopped));
+            url
+        }
+    };
+    let app = app().await;
+    // The same API deployed without Kafka (KAFKA_BROKERS unset): async
+    // submit answers 503.
+    let no_kafka = App::new(app.store().clone());
+    let base_url = serve(app).await;
+    let no_kafka_url = serve(no_kafka).await;
 
     let root = workspace_root();
     let facts = std::env::temp_dir().join(format!("openapi-code-{}.json", std::process::id()));
@@ -92,6 +99,7 @@ async fn every_documented_example_matches_the_document_and_the_routes_agree() {
             .arg(root.join("docs/openapi.yaml"))
             .arg(&base_url)
             .arg(&facts)
+            .arg(&no_kafka_url)
             .output()
     })
     .await
