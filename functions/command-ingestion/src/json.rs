@@ -73,6 +73,22 @@ impl From<&BatchSummary> for BatchSummaryJson {
     }
 }
 
+/// The fields of each JSON request body, as its parser reads them
+/// (`docs/openapi.yaml` documents exactly these: the openapi test).
+pub const CREATE_FIELDS: &[&str] = &["name"];
+pub const TRANSACT_FIELDS: &[&str] = &["transaction_id", "events", "conditions"];
+pub const QUERY_FIELDS: &[&str] = &["selector", "from", "limit"];
+
+/// Parses the JSON body of `POST /databases`: the name, not yet validated.
+pub fn create_request(body: &[u8]) -> Result<String, Error> {
+    let mut fields = object_body(body, "a database", CREATE_FIELDS)?;
+    match fields.remove("name") {
+        None | Some(Value::Null) => Err(Error::invalid_argument("name", "is required")),
+        Some(Value::String(name)) => Ok(name),
+        Some(_) => Err(Error::invalid_argument("name", "must be a string")),
+    }
+}
+
 /// A request body that must be a JSON object with only the `known`
 /// fields (of `what`, for the error naming a stranger).
 fn object_body(
@@ -97,11 +113,7 @@ fn object_body(
 /// Parses the JSON body of `POST /databases/{name}/transactions` into the
 /// transact request (the database comes from the path).
 pub fn transact_request(database: &str, body: &[u8]) -> Result<TransactRequest, Error> {
-    let mut fields = object_body(
-        body,
-        "a transaction",
-        &["transaction_id", "events", "conditions"],
-    )?;
+    let mut fields = object_body(body, "a transaction", TRANSACT_FIELDS)?;
     let transaction_id = match fields.remove("transaction_id") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s,
@@ -156,7 +168,7 @@ pub fn transact_request(database: &str, body: &[u8]) -> Result<TransactRequest, 
 /// `{"selector": …, "from": r, "limit": n}` (numbers as JSON numbers or
 /// decimal strings, as the protobuf JSON mapping allows).
 pub fn query_request(body: &[u8], limits: SelectorLimits) -> Result<QueryInput, Error> {
-    let mut fields = object_body(body, "a query", &["selector", "from", "limit"])?;
+    let mut fields = object_body(body, "a query", QUERY_FIELDS)?;
     let selector = match fields.remove("selector") {
         None | Some(Value::Null) => return Err(Error::invalid_argument("selector", "is required")),
         Some(v) => crate::query::selector_from_json(v, limits)?,

@@ -10,6 +10,7 @@ pub mod metrics;
 mod page;
 mod problem;
 mod query;
+mod routes;
 pub mod submit;
 
 use std::time::Duration;
@@ -28,6 +29,8 @@ use tracing::{Instrument, field};
 
 pub use problem::PROBLEM_JSON;
 pub use query::{QueryInput, parse_query};
+pub use routes::ROUTES;
+use routes::template_of;
 
 /// Largest request body accepted (413 beyond): 1 MiB of event data as base64
 /// in JSON, plus the events' attributes, fits with room to spare.
@@ -50,7 +53,7 @@ pub struct Refusal {
     pub status: u16,
     pub error: Error,
     /// With a 405: the methods the path takes, for the `Allow` header.
-    pub allow: Option<&'static str>,
+    pub allow: Option<String>,
 }
 
 impl From<Error> for Refusal {
@@ -70,6 +73,11 @@ impl Refusal {
             error: Error::new(code, None, message),
             allow: None,
         }
+    }
+
+    fn with_allow(mut self, allow: String) -> Self {
+        self.allow = Some(allow);
+        self
     }
 
     fn invalid(field: &str, message: impl std::fmt::Display) -> Self {
@@ -217,10 +225,10 @@ impl App {
                 metrics.error_code = Some(error.code);
                 let id = request_id.as_deref().filter(|_| status >= 500);
                 let mut response = problem::problem(status, &error, id);
-                if let Some(allow) = allow {
-                    response
-                        .headers_mut()
-                        .insert("allow", HeaderValue::from_static(allow));
+                if let Some(allow) = allow
+                    && let Ok(allow) = HeaderValue::from_str(&allow)
+                {
+                    response.headers_mut().insert("allow", allow);
                 }
                 response
             }
@@ -241,48 +249,40 @@ impl App {
 
     async fn route(&self, call: &Call, method: &Method, path: &str, request: Request) -> Answer {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let not_allowed = |allow: &'static str| {
-            Err(Refusal {
-                allow: Some(allow),
-                ..Refusal::new(405, ErrorCode::InvalidArgument, format!("allowed: {allow}"))
-            })
-        };
-        match segments.as_slice() {
-            ["databases"] => match *method {
-                Method::POST => self.create(call, &request).await,
-                _ => not_allowed("POST"),
-            },
-            ["databases", name] => match *method {
-                Method::GET => self.get(call, &path_name(name)?).await,
-                Method::DELETE => self.delete(call, &path_name(name)?).await,
-                _ => not_allowed("GET, DELETE"),
-            },
-            ["databases", name, "transactions"] => match *method {
-                Method::POST => self.transact(call, &path_name(name)?, &request).await,
-                _ => not_allowed("POST"),
-            },
-            ["databases", name, "query"] => match *method {
-                Method::POST => query::query(call, &path_name(name)?, &request).await,
-                _ => not_allowed("POST"),
-            },
-            ["databases", name, "events"] => match *method {
-                Method::GET => self.events(call, &path_name(name)?, &request).await,
-                _ => not_allowed("GET"),
-            },
-            _ => Err(Refusal::new(
+        let Some(template) = template_of(&segments) else {
+            return Err(Refusal::new(
                 404,
                 ErrorCode::NotFound,
                 format!("no route {method} {path}"),
-            )),
+            ));
+        };
+        // Every template but `/databases` names the database second.
+        let name = || path_name(segments.get(1).copied().unwrap_or_default());
+        match (method.as_str(), template) {
+            ("POST", "/databases") => self.create(call, &request).await,
+            ("GET", "/databases/{name}") => self.get(call, &name()?).await,
+            ("DELETE", "/databases/{name}") => self.delete(call, &name()?).await,
+            ("POST", "/databases/{name}/transactions") => {
+                self.transact(call, &name()?, &request).await
+            }
+            ("POST", "/databases/{name}/query") => query::query(call, &name()?, &request).await,
+            ("GET", "/databases/{name}/events") => self.events(call, &name()?, &request).await,
+            _ => {
+                let allow: Vec<&str> = ROUTES
+                    .iter()
+                    .filter(|(_, t)| *t == template)
+                    .map(|(m, _)| *m)
+                    .collect();
+                let allow = allow.join(", ");
+                Err(
+                    Refusal::new(405, ErrorCode::InvalidArgument, format!("allowed: {allow}"))
+                        .with_allow(allow),
+                )
+            }
         }
     }
 
     async fn create(&self, call: &Call, request: &Request) -> Answer {
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Create {
-            name: Option<String>,
-        }
         match content_type(request).as_deref() {
             None | Some("application/json") => {}
             Some(other) => {
@@ -293,12 +293,7 @@ impl App {
                 ));
             }
         }
-        let create: Create = serde_json::from_slice(body_bytes(request)?).map_err(|e| {
-            Refusal::invalid("body", format!("expected {{\"name\": \"...\"}}: {e}"))
-        })?;
-        let name = create
-            .name
-            .ok_or_else(|| Refusal::invalid("name", "is required"))?;
+        let name = json::create_request(body_bytes(request)?)?;
         let name = DatabaseName::parse_field("name", name)?;
         let db = call.store.create_database(&name).await?;
         Ok(json_response(201, &json::DatabaseJson::from(&db)))

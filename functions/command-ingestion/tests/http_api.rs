@@ -220,7 +220,7 @@ async fn bad_input_is_4xx_naming_the_field() {
             json_req("POST", "/databases", json!({"name": "ok-name", "extra": 1})),
             400,
             "INVALID_ARGUMENT",
-            Some("body"),
+            Some("extra"),
         ),
         (
             request("POST", "/databases", "{", Some("application/json")),
