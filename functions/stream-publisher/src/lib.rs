@@ -351,7 +351,8 @@ impl Publisher {
                 database,
                 reason,
                 "skipping a head record that can never be published \
-                 (no DEAD_LETTER_QUEUE_URL: this log line is its only record)"
+                 (no DEAD_LETTER_QUEUE_URL: this log line is its only record); repair the \
+                 item, then run `evidentsource-admin republish --database` for it"
             );
             return true;
         };
@@ -362,7 +363,8 @@ impl Publisher {
                     database,
                     reason,
                     "a head record that can never be published went to the dead-letter \
-                     queue; repair the item, then re-publish the database's events"
+                     queue; repair the item, then run `evidentsource-admin dlq replay` \
+                     (docs/replay.md)"
                 );
                 true
             }
@@ -392,14 +394,16 @@ impl Publisher {
         let sequence_number = record.change.sequence_number.as_deref().unwrap_or("?");
         let database = record::database_of(record);
         let database = database.as_deref().unwrap_or("?");
+        let batch_id = record::batch_id_of(record);
+        let batch_id = batch_id.as_deref().unwrap_or("-");
         let kind = failure_kind(error);
         match kind {
             FailureKind::Transient => tracing::warn!(
-                sequence_number, database, error = %error,
+                sequence_number, database, batch_id, error = %error,
                 "delivery failed (transient: Lambda retries from this record)"
             ),
             FailureKind::Permanent => tracing::error!(
-                sequence_number, database, error = %error,
+                sequence_number, database, batch_id, error = %error,
                 "delivery failed (permanent: retries fail until the cause is fixed; \
                  exhausted retries go to the on-failure destination)"
             ),

@@ -32,6 +32,18 @@ pub fn database_of(record: &EventRecord) -> Option<String> {
     stream::database_of_keys(&record.change.keys).map(str::to_owned)
 }
 
+/// The batch id of a commit's head record, for logs (`None` for a
+/// creation, a deletion, or what does not read as a head item).
+pub fn batch_id_of(record: &EventRecord) -> Option<String> {
+    if !is_head(record) {
+        return None;
+    }
+    match HeadItem::change_of_image(&record.change.new_image) {
+        Ok(DatabaseEvent::Transacted(batch)) => Some(batch.id),
+        _ => None,
+    }
+}
+
 fn is_head(record: &EventRecord) -> bool {
     stream::is_head_record(&record.change.keys)
 }
@@ -120,6 +132,25 @@ mod tests {
         }
         let head = record("INSERT", s("db#a#b"), s("head"), created_image());
         assert_eq!(database_of(&head).as_deref(), Some("a#b"));
+    }
+
+    #[test]
+    fn a_commits_record_names_its_batch() {
+        let mut committed = created_image();
+        committed["basis"] = json!({"N": "3"});
+        committed["revision"] = json!({"N": "5"});
+        committed["batch_id"] = json!({"S": "b-42"});
+        // (keys, image, batch id)
+        let cases = [
+            (s("db#accounts"), s("head"), committed.clone(), Some("b-42")),
+            (s("db#accounts"), s("head"), created_image(), None),
+            (s("db#accounts"), s("00000000000000000001"), committed, None),
+            (s("db#accounts"), s("head"), json!({}), None),
+        ];
+        for (pk, sk, image, expected) in cases {
+            let r = record("MODIFY", pk, sk.clone(), image.clone());
+            assert_eq!(batch_id_of(&r).as_deref(), expected, "{sk:?} {image}");
+        }
     }
 
     /// What a head record becomes, by event name and image.
