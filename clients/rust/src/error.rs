@@ -1,8 +1,44 @@
 //! Errors a caller can act on: the API's problem+json answers typed by the
 //! contract's codes, and the client's own transport and decode faults.
 
-pub use evidentsource_domain::ErrorCode;
 use serde::Deserialize;
+
+/// The contract's fixed set of error codes (CONTRACT.md; the server's
+/// `evidentsource_domain::ErrorCode`, which a test holds this to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// The request is malformed; sending it unchanged fails again.
+    InvalidArgument,
+    /// The database does not exist.
+    NotFound,
+    /// The database already exists.
+    AlreadyExists,
+    /// An append condition does not hold: read again and decide again.
+    FailedPrecondition,
+    /// A fault on the server's side.
+    Internal,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 5] = [
+        ErrorCode::InvalidArgument,
+        ErrorCode::NotFound,
+        ErrorCode::AlreadyExists,
+        ErrorCode::FailedPrecondition,
+        ErrorCode::Internal,
+    ];
+
+    /// The code as written on the wire (`INVALID_ARGUMENT`, ...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::AlreadyExists => "ALREADY_EXISTS",
+            ErrorCode::FailedPrecondition => "FAILED_PRECONDITION",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -96,6 +132,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_codes_are_the_contracts() {
+        let ours: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        let contract: Vec<&str> = evidentsource_domain::ErrorCode::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        assert_eq!(ours, contract);
+    }
+
+    #[test]
     fn problems_are_typed_by_their_code() {
         for (status, body, code, field) in [
             (
@@ -122,12 +168,7 @@ mod tests {
                 ErrorCode::FailedPrecondition,
                 Some("conditions[0]"),
             ),
-            (
-                503,
-                r#"{"code":"INTERNAL"}"#,
-                ErrorCode::Internal,
-                None,
-            ),
+            (503, r#"{"code":"INTERNAL"}"#, ErrorCode::Internal, None),
             // Not a problem body: the status decides.
             (502, "Bad Gateway", ErrorCode::Internal, None),
             (404, "<html>", ErrorCode::NotFound, None),

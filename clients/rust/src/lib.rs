@@ -201,9 +201,14 @@ impl Client {
             limit: limit.unwrap_or(100),
         })
         .map_err(|e| ClientError::Request(e.to_string()))?;
-        self.call("POST", format!("/databases/{name}/query"), Some(body), &[200])
-            .await
-            .and_then(|a| decode(&a))
+        self.call(
+            "POST",
+            format!("/databases/{name}/query"),
+            Some(body),
+            &[200],
+        )
+        .await
+        .and_then(|a| decode(&a))
     }
 
     /// Every event matching `selector`, consistent with one revision: the
@@ -281,7 +286,11 @@ fn decode<T: DeserializeOwned>(answer: &Answer) -> Result<T, ClientError> {
 /// The `from` of a `Link: </databases/x/events?from=N&to=M>; rel="next"`.
 fn next_from_link(link: &str) -> Option<u64> {
     let target = link.split(';').next()?.trim();
-    let query = target.strip_prefix('<')?.strip_suffix('>')?.split_once('?')?.1;
+    let query = target
+        .strip_prefix('<')?
+        .strip_suffix('>')?
+        .split_once('?')?
+        .1;
     query
         .split('&')
         .find_map(|pair| pair.strip_prefix("from="))

@@ -107,8 +107,12 @@ pub enum Selector {
     SubjectStartsWith(String),
     EventTypeEquals(String),
     EventTypeStartsWith(String),
-    And { selectors: Vec<Selector> },
-    Or { selectors: Vec<Selector> },
+    And {
+        selectors: Vec<Selector>,
+    },
+    Or {
+        selectors: Vec<Selector>,
+    },
 }
 
 impl Selector {

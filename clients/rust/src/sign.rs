@@ -102,7 +102,9 @@ mod tests {
             .uri("https://abc123.execute-api.eu-west-1.amazonaws.com/databases/accounts/query")
             .header("host", "abc123.execute-api.eu-west-1.amazonaws.com")
             .header("content-type", "application/json")
-            .body(bytes::Bytes::from_static(br#"{"selector":{"stream_equals":"a"}}"#))
+            .body(bytes::Bytes::from_static(
+                br#"{"selector":{"stream_equals":"a"}}"#,
+            ))
             .unwrap();
         let credentials = Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
         // 2024-01-15T10:30:00Z
