@@ -75,6 +75,27 @@ impl Client {
         })
     }
 
+    /// A client that signs every request with SigV4 for `execute-api` in
+    /// `region`, with credentials from `credentials` (static ones, a role
+    /// assumed by hand, a provider of your own).
+    pub fn with_credentials(
+        endpoint: &str,
+        region: &str,
+        credentials: impl aws_credential_types::provider::ProvideCredentials + 'static,
+    ) -> Result<Self, ClientError> {
+        let signer = sign::Signer {
+            credentials: aws_credential_types::provider::SharedCredentialsProvider::new(
+                credentials,
+            ),
+            region: region.to_owned(),
+        };
+        Ok(Client {
+            transport: Transport::new(Some(signer))?,
+            base: endpoint.trim_end_matches('/').to_owned(),
+            retry: RetryPolicy::default(),
+        })
+    }
+
     pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self

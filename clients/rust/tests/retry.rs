@@ -69,6 +69,7 @@ async fn read_request(mut stream: TcpStream, step: Step, seen: &Mutex<Vec<String
     seen.lock()
         .unwrap()
         .push(String::from_utf8_lossy(&buffer[head_end..]).into_owned());
+    heads().lock().unwrap().push(head);
     if let Step::Answer(status, body) = step {
         let response = format!(
             "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -77,6 +78,13 @@ async fn read_request(mut stream: TcpStream, step: Step, seen: &Mutex<Vec<String
         stream.write_all(response.as_bytes()).await.ok()?;
     }
     Some(())
+}
+
+/// Every request head the scripted servers saw (lower-cased), per test
+/// binary: only the signing test reads it, and only its own server's.
+fn heads() -> &'static Mutex<Vec<String>> {
+    static HEADS: std::sync::OnceLock<Mutex<Vec<String>>> = std::sync::OnceLock::new();
+    HEADS.get_or_init(Default::default)
 }
 
 fn client(url: &str, max_attempts: u32) -> Client {
@@ -168,4 +176,40 @@ async fn retries_are_bounded() {
     let error = client(&url, 2).get_database("db").await.unwrap_err();
     assert!(matches!(error, ClientError::Transport(_)), "{error:?}");
     assert_eq!(bodies.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_signing_client_signs_every_attempt() {
+    let (url, bodies) = scripted(vec![
+        Step::Answer(503, UNAVAILABLE),
+        Step::Answer(200, SUMMARY),
+    ])
+    .await;
+    let credentials =
+        aws_credential_types::Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
+    let client = Client::with_credentials(&url, "eu-west-1", credentials)
+        .unwrap()
+        .with_retry_policy(RetryPolicy {
+            base_delay: Duration::from_millis(1),
+            ..RetryPolicy::default()
+        });
+    client.transact("db", &[event()], &[], None).await.unwrap();
+    assert_eq!(bodies.lock().unwrap().len(), 2);
+    let port = url.rsplit(':').next().unwrap();
+    let heads: Vec<String> = heads()
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|h| h.contains(&format!("host: 127.0.0.1:{port}")))
+        .cloned()
+        .collect();
+    assert_eq!(heads.len(), 2, "{heads:?}");
+    for head in heads {
+        assert!(
+            head.contains("authorization: aws4-hmac-sha256 credential=akidexample/")
+                && head.contains("/eu-west-1/execute-api/aws4_request"),
+            "{head}"
+        );
+        assert!(head.contains("x-amz-date: "), "{head}");
+    }
 }
