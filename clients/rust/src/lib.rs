@@ -242,19 +242,20 @@ impl Client {
         name: &str,
         selector: &Selector,
     ) -> Result<QueryResult, ClientError> {
-        let mut page = self
-            .query(name, selector, None, Some(MAX_QUERY_LIMIT))
-            .await?;
-        let mut as_of = page.as_of;
-        let mut events = std::mem::take(&mut page.events);
-        while let Some(next) = page.next_from {
-            page = self
-                .query(name, selector, Some(next), Some(MAX_QUERY_LIMIT))
+        let mut result = QueryResult {
+            as_of: 0,
+            events: Vec::new(),
+        };
+        let mut from = None;
+        loop {
+            let page = self
+                .query(name, selector, from, Some(MAX_QUERY_LIMIT))
                 .await?;
-            as_of = as_of.max(page.as_of);
-            events.append(&mut page.events);
+            match result.extend(page) {
+                Some(next) => from = Some(next),
+                None => return Ok(result),
+            }
         }
-        Ok(QueryResult { as_of, events })
     }
 
     /// One request with the retry policy: 503s and transport faults are

@@ -192,6 +192,17 @@ pub struct QueryResult {
     pub events: Vec<Event>,
 }
 
+impl QueryResult {
+    /// Adds the next page; the page after it starts at the returned
+    /// revision. A later page is read as of a later revision, and with it
+    /// every match up to that one has been read: `as_of` moves up to it.
+    pub(crate) fn extend(&mut self, mut page: QueryPage) -> Option<u64> {
+        self.as_of = self.as_of.max(page.as_of);
+        self.events.append(&mut page.events);
+        page.next_from
+    }
+}
+
 /// One page of `GET /databases/{name}/events`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventsPage {
@@ -248,6 +259,35 @@ mod tests {
         ] {
             assert_eq!(serde_json::to_value(&condition).unwrap(), expected);
         }
+    }
+
+    #[test]
+    fn pages_add_up_to_the_last_pages_revision() {
+        let event = |revision: u64| {
+            let mut e = Event::new("https://x/s", "t", format!("e-{revision}"));
+            e.extensions.insert("revision".into(), json!(revision));
+            e
+        };
+        let mut result = QueryResult {
+            as_of: 0,
+            events: Vec::new(),
+        };
+        let next = result.extend(QueryPage {
+            as_of: 10,
+            events: vec![event(2), event(5)],
+            next_from: Some(6),
+        });
+        assert_eq!(next, Some(6));
+        // Something matching was appended between the pages (revision 12).
+        let next = result.extend(QueryPage {
+            as_of: 12,
+            events: vec![event(12)],
+            next_from: None,
+        });
+        assert_eq!(next, None);
+        assert_eq!(result.as_of, 12);
+        let revisions: Vec<_> = result.events.iter().filter_map(Event::revision).collect();
+        assert_eq!(revisions, [2, 5, 12]);
     }
 
     #[test]

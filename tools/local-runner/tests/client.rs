@@ -314,3 +314,35 @@ async fn a_decision_to_append_nothing_writes_nothing() {
     assert_eq!(decided, Decided::Nothing { as_of: 1 });
     assert_eq!(client.get_database(&db).await.unwrap().revision, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_past_one_page_follow_the_pages() {
+    let (url, _stop) = api().await;
+    let client = Client::new(&url).unwrap();
+    let db = unique_name("pages");
+    client.create_database(&db).await.unwrap();
+    // A page holds at most 1000 events: 1005 make two.
+    let batch: Vec<Event> = (0..1000)
+        .map(|i| opened("account-1", &format!("e-{i}")))
+        .collect();
+    client.transact(&db, &batch, &[], None).await.unwrap();
+    let tail: Vec<Event> = (1000..1005)
+        .map(|i| opened("account-1", &format!("e-{i}")))
+        .collect();
+    client.transact(&db, &tail, &[], None).await.unwrap();
+
+    let first = client.events(&db, None, None).await.unwrap();
+    assert_eq!(first.events.len(), 1000);
+    assert_eq!(first.next_from, Some(1001));
+    let events = client.all_events(&db, None, None).await.unwrap();
+    let revisions: Vec<u64> = events.iter().filter_map(Event::revision).collect();
+    assert_eq!(revisions, (1..=1005).collect::<Vec<_>>());
+
+    let account = Selector::SubjectEquals("account-1".into());
+    let page = client.query(&db, &account, None, Some(1000)).await.unwrap();
+    assert!(page.next_from.is_some(), "one page held everything");
+    let all = client.query_all(&db, &account).await.unwrap();
+    assert_eq!(all.as_of, 1005);
+    let revisions: Vec<u64> = all.events.iter().filter_map(Event::revision).collect();
+    assert_eq!(revisions, (1..=1005).collect::<Vec<_>>());
+}
