@@ -108,7 +108,8 @@ impl Client {
         self
     }
 
-    /// `POST /databases`.
+    /// `POST /databases`. Retried like every call; a retry after a lost
+    /// answer to a create that succeeded gets 409 `ALREADY_EXISTS`.
     pub async fn create_database(&self, name: &str) -> Result<Database, ClientError> {
         let body = json!({ "name": name }).to_string();
         self.call("POST", "/databases".into(), Some(body), &[201])

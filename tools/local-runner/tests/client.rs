@@ -228,6 +228,7 @@ async fn the_dcb_loop_loses_and_doubles_nothing_under_contention() {
         .await
         .unwrap();
     let seats = Selector::SubjectEquals("flight-42".into());
+    let decisions = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let tasks: Vec<_> = (0..CLIENTS)
         .map(|c| {
             // A client each, as separate processes would have.
@@ -235,11 +236,12 @@ async fn the_dcb_loop_loses_and_doubles_nothing_under_contention() {
                 max_elapsed: Duration::from_secs(60),
                 ..RetryPolicy::default()
             });
-            let (db, seats) = (db.clone(), seats.clone());
+            let (db, seats, decisions) = (db.clone(), seats.clone(), decisions.clone());
             tokio::spawn(async move {
                 for _ in 0..SEATS_EACH {
                     let decided = client
                         .decide_and_append_with(&db, &seats, 200, |events| {
+                            decisions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             let seat = next_seat(events);
                             Some(vec![
                                 Event::new(
@@ -268,6 +270,11 @@ async fn the_dcb_loop_loses_and_doubles_nothing_under_contention() {
         .await
         .unwrap();
     let total = CLIENTS * SEATS_EACH;
+    // How hard they contended: every decision past `total` lost a race.
+    println!(
+        "{} decisions for {total} seats",
+        decisions.load(std::sync::atomic::Ordering::Relaxed)
+    );
     assert_eq!(events.len() as u64, total, "lost or doubled commits");
     let mut count: BTreeMap<u64, u32> = BTreeMap::new();
     for event in &events {
