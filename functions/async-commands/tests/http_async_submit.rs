@@ -9,11 +9,7 @@ use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use common::*;
-use evidentsource_command_ingestion::{
-    App,
-    submit::{AsyncSubmit, SubmitConfig},
-};
-use evidentsource_kafka_config::{KafkaContext, KafkaSettings};
+use evidentsource_command_ingestion::App;
 use evidentsource_kafka_event_source::{EventSource, kafka_event};
 use evidentsource_local_servers::unique_name;
 use evidentsource_proto::{
@@ -47,20 +43,7 @@ async fn call(app: &App, r: Request) -> (u16, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_async_transaction_round_trips_to_its_response() {
     let setup = Setup::new().await;
-    let kafka =
-        KafkaSettings::from_lookup(|k| (k == "KAFKA_BROKERS").then(|| setup.brokers.clone()))
-            .unwrap();
-    let submit = AsyncSubmit::new(
-        SubmitConfig {
-            base_uri: "https://api.example.com".into(),
-            topic: setup.commands.clone(),
-            kafka,
-            timeout: Duration::from_secs(10),
-        },
-        KafkaContext::default(),
-    )
-    .unwrap();
-    let app = App::new(setup.store()).with_async_submit(submit);
+    let app = setup.http_app();
     let name = unique_name("shop");
     let (status, _) = call(
         &app,

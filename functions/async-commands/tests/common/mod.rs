@@ -74,6 +74,25 @@ impl Setup {
         }
     }
 
+    /// The HTTP function, with async submit to this setup's commands topic.
+    pub fn http_app(&self) -> evidentsource_command_ingestion::App {
+        use evidentsource_command_ingestion::submit::{AsyncSubmit, SubmitConfig};
+        let kafka =
+            KafkaSettings::from_lookup(|k| (k == "KAFKA_BROKERS").then(|| self.brokers.clone()))
+                .unwrap();
+        let submit = AsyncSubmit::new(
+            SubmitConfig {
+                base_uri: "https://api.example.com".into(),
+                topic: self.commands.clone(),
+                kafka,
+                timeout: Duration::from_secs(10),
+            },
+            KafkaContext::default(),
+        )
+        .unwrap();
+        evidentsource_command_ingestion::App::new(self.store()).with_async_submit(submit)
+    }
+
     pub fn processor(&self) -> Processor {
         Processor::new(
             self.config(&self.brokers),
