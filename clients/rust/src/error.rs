@@ -64,6 +64,19 @@ pub enum ClientError {
     /// no credentials).
     #[error("request: {0}")]
     Request(String),
+    /// An async command's response is an error (feature `kafka`).
+    #[error("command failed: {} {message}", code.as_str())]
+    Command { code: ErrorCode, message: String },
+    /// Kafka refused or could not reach (feature `kafka`).
+    #[error("kafka: {0}")]
+    Kafka(String),
+    /// No response within the wait; it may still come (feature `kafka`).
+    #[error("no response to {correlation_id} within {waited:?}{}", last_error.as_deref().map(|e| format!(" (last error reading responses: {e})")).unwrap_or_default())]
+    ResponseTimeout {
+        correlation_id: String,
+        waited: std::time::Duration,
+        last_error: Option<String>,
+    },
     /// `decide_and_append` met a conflict on every one of its attempts.
     #[error("still conflicting after {attempts} attempts")]
     Contention { attempts: u32 },
@@ -73,7 +86,7 @@ impl ClientError {
     /// The contract's code, for an API error.
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            ClientError::Api { code, .. } => Some(*code),
+            ClientError::Api { code, .. } | ClientError::Command { code, .. } => Some(*code),
             _ => None,
         }
     }

@@ -21,6 +21,8 @@
 
 mod dcb;
 mod error;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 mod model;
 mod retry;
 mod sign;

@@ -12,12 +12,14 @@
 //! the consumer side.
 
 mod command;
+mod json_event;
 mod response;
 
 pub use command::{
     CREATE_DATABASE, Command, CommandRequest, ContentKind, DELETE_DATABASE, TRANSACT, content_kind,
     fingerprint_of_bytes,
 };
+pub use json_event::{cloudevent_from_json, is_json};
 pub use response::{
     FAILED, ReceivedResponse, ResponseError, ResponseParts, SUCCEEDED, error_response,
     response_event, response_source,

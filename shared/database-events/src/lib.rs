@@ -16,7 +16,7 @@ use evidentsource_cloudevents_kafka::{
     AttributesReader, AttributesWriter, BinaryMessage, CONTENT_TYPE, Data, Event, ext,
 };
 use evidentsource_proto::{BatchSummary, Database, Message, Timestamp};
-pub use sequence::SequenceTracker;
+pub use sequence::{DEFAULT_DUPLICATE_WINDOW, SequenceProblem, SequenceTracker};
 use uuid::Uuid;
 
 pub const CREATED: &str = "com.evidentsource.database.created.v1";

@@ -25,6 +25,7 @@ pub mod cfn;
 pub mod checkpoint;
 pub mod demo;
 pub mod filter;
+pub mod http;
 pub mod invoke;
 pub mod kafka_failure;
 pub mod kafka_poller;

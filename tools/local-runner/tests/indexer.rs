@@ -14,7 +14,7 @@ use std::{
 mod common;
 
 use common::wait_for_stack_env;
-use evidentsource_local_runner::{demo::http, stack::read_env_file};
+use evidentsource_local_runner::{http, stack::read_env_file};
 use evidentsource_local_servers::{dynamodb_client, shared, unique_name};
 use evidentsource_storage::{Store, StoreConfig, index::read::IndexedHead};
 

@@ -12,7 +12,7 @@ use std::{
 mod common;
 
 use common::wait_for_stack_env;
-use evidentsource_local_runner::{demo::http, stack::read_env_file};
+use evidentsource_local_runner::{http, stack::read_env_file};
 use evidentsource_local_servers::emf;
 use evidentsource_runtime::metrics::Bounds;
 

@@ -1,5 +1,6 @@
-//! A small HTTP/1.1 client for the demo (one connection per request, as
-//! curl would make).
+//! A small HTTP/1.1 client for the runner's tests (one connection per
+//! request, as curl would make): raw status, headers and body, where the
+//! typed client (`clients/rust`) would hide them.
 
 use std::time::Duration;
 
