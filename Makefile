@@ -56,10 +56,12 @@ build:
 # interop test (tools/local-runner/tests/interop.rs) runs them.
 examples-deps: $(VENV_EXAMPLES)/.installed examples/node/node_modules/.installed
 
-$(VENV_EXAMPLES)/.installed: examples/python/requirements.lock
+# The Python client (clients/python) shares the venv: its pins agree with the
+# examples', and its tests run there (tools/local-runner/tests/python_client.rs).
+$(VENV_EXAMPLES)/.installed: examples/python/requirements.lock clients/python/requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found"; exit 1; }
 	$(PYTHON) -m venv $(VENV_EXAMPLES)
-	$(VENV_EXAMPLES)/bin/pip install --quiet --disable-pip-version-check -r examples/python/requirements.lock
+	$(VENV_EXAMPLES)/bin/pip install --quiet --disable-pip-version-check -r examples/python/requirements.lock -r clients/python/requirements.lock
 	@touch $@
 
 examples/node/node_modules/.installed: examples/node/package-lock.json

@@ -21,7 +21,6 @@ both topics are read to their end, and exits 1 if anything was wrong.
 
 import argparse
 import json
-import re
 import sys
 import time
 
@@ -30,27 +29,33 @@ from cloudevents.v1 import kafka as ce_v1_kafka
 from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
-import evidentsource_kafka as es
-
-RFC3339_MILLIS_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+import use_client  # noqa: F401  (the repository's clients/python, unless installed)
+from evidentsource_client import kafka as es
+from evidentsource_client.database_events import DatabaseEvents
 
 
 class Checker:
     """Everything read so far, and what was wrong with it."""
 
     def __init__(self, database_pb2, commands_pb2, partition_counts):
-        self.database_pb2 = database_pb2
+        # Dedupe, decoding and per-database order: the client module's.
+        self.database_events = DatabaseEvents(database_pb2)
         self.commands_pb2 = commands_pb2
         self.partition_counts = partition_counts
         self.violations = []
         self.events = {}  # database -> [summary entries], in the order read
-        self.last_revision = {}  # database -> revision, None once deleted
-        self.seen_ids = {}  # ce_id -> fingerprint
         self.responses = {}  # correlation id -> summary entry
         self.response_prints = {}  # correlation id -> fingerprint
-        self.duplicates = 0
-        self.deletions = 0
+        self.response_duplicates = 0
         self.sdk_reads = 0
+
+    @property
+    def duplicates(self):
+        return self.database_events.duplicates + self.response_duplicates
+
+    @property
+    def deletions(self):
+        return self.database_events.deletions
 
     def fail(self, message, problem):
         where = f"{message.topic}/{message.partition}@{message.offset}"
@@ -95,64 +100,15 @@ class Checker:
         self.sdk_reads += 1
 
     def database_event(self, message):
-        headers = es.header_map(message)
-        h = lambda name: es.single(headers, name)  # noqa: E731
-        if message.key is None:
-            raise ValueError("no key (the database name)")
-        database = message.key.decode("utf-8")
-        kind = es.EVENT_KINDS.get(h("ce_type"))
-        if kind is None:
-            raise ValueError(f"ce_type {h('ce_type')!r} is not a database event")
-
-        fingerprint = es.fingerprint(message)
-        ce_id = h("ce_id")
-        if ce_id in self.seen_ids:
-            if self.seen_ids[ce_id] != fingerprint:
-                raise ValueError(f"ce_id {ce_id} again, but not byte-identical")
-            self.duplicates += 1
-            return
-        self.seen_ids[ce_id] = fingerprint
-
+        read = self.database_events.read(message)
+        if read is None:
+            return  # a re-delivery, byte-identical
+        database, entry, problems = read
         self.check_partition(message, database)
-        if h("ce_specversion") != "1.0":
-            raise ValueError(f"ce_specversion {h('ce_specversion')!r}")
-        if not (h("ce_source") or "").endswith(f"/db/{database}"):
-            raise ValueError(f"ce_source {h('ce_source')!r} does not end in /db/{database}")
-        if not RFC3339_MILLIS_UTC.match(h("ce_time") or ""):
-            raise ValueError(f"ce_time {h('ce_time')!r} is not RFC 3339 UTC millis")
-        content_type = h("ce_datacontenttype")
-        if content_type != h("content-type"):
-            raise ValueError("ce_datacontenttype and content-type differ")
-
-        entry = {"type": kind, "id": ce_id, "basis": None, "revision": None,
-                 "batch_id": None, "event_count": None, "partition": message.partition}
-        value = message.value or b""
-        if kind == "deleted":
-            if content_type != "application/octet-stream" or value:
-                raise ValueError("deleted: expected an empty application/octet-stream body")
-            for absent in ("ce_subject", "ce_basis", "ce_revision"):
-                if absent in headers:
-                    raise ValueError(f"deleted carries {absent}")
-        else:
-            if content_type != "application/protobuf":
-                raise ValueError(f"content type {content_type!r}")
-            entry["basis"], entry["revision"] = int(h("ce_basis")), int(h("ce_revision"))
-            if kind == "created":
-                body = self.database_pb2.Database()
-                body.ParseFromString(value)
-                if (body.name, body.basis, body.revision) != (database, 0, 0) or \
-                        entry["basis"] != 0 or entry["revision"] != 0:
-                    raise ValueError(f"created body {body.name}@{body.basis}/{body.revision}")
-            else:
-                body = self.database_pb2.BatchSummary()
-                body.ParseFromString(value)
-                entry["batch_id"], entry["event_count"] = body.id, body.event_count
-                if body.id != h("ce_subject") or body.database != database or \
-                        (body.basis, body.revision) != (entry["basis"], entry["revision"]) or \
-                        body.revision - body.basis != body.event_count:
-                    raise ValueError(f"batch body disagrees with the headers: {body}")
-        self.check_order(message, database, entry)
+        for problem in problems:
+            self.fail(message, problem)
         self.events.setdefault(database, []).append(entry)
+        kind = entry["type"]
         print(f"{database:<24} {kind:<10} {entry['basis']} -> {entry['revision']}  "
               f"{entry['batch_id'] or ''}  (partition {message.partition}, "
               f"offset {message.offset})")
@@ -165,23 +121,6 @@ class Checker:
             raise ValueError(f"{database} on partition {message.partition}, "
                              f"kafka-python's partitioner says {expected}")
 
-    def check_order(self, message, database, entry):
-        last = self.last_revision.get(database)
-        kind = entry["type"]
-        if kind == "created":
-            if last is not None:
-                self.fail(message, f"{database}: created while open at {last}")
-            self.last_revision[database] = 0
-        elif last is None:
-            self.fail(message, f"{database}: {kind} before created")
-        elif kind == "transacted":
-            if entry["basis"] != last:
-                self.fail(message, f"{database}: gap, basis {entry['basis']} after {last}")
-            self.last_revision[database] = entry["revision"]
-        else:
-            self.last_revision[database] = None
-            self.deletions += 1
-
     def response(self, message):
         headers = es.header_map(message)
         correlation_id = es.single(headers, "ce_correlationid")
@@ -191,7 +130,7 @@ class Checker:
         if correlation_id in self.response_prints:
             if self.response_prints[correlation_id] != fingerprint:
                 raise ValueError(f"second, different response for {correlation_id}")
-            self.duplicates += 1
+            self.response_duplicates += 1
             return
         self.response_prints[correlation_id] = fingerprint
         entry = es.response_summary(self.commands_pb2, headers, message.value or b"")
@@ -214,10 +153,14 @@ def main():
     parser.add_argument("--summary", metavar="FILE", help="write what was read as JSON")
     args = parser.parse_args()
 
-    database_pb2, commands_pb2, _ = es.load_protos()
+    try:
+        brokers = es.brokers()
+        database_pb2, commands_pb2, _ = es.load_protos()
+    except (ValueError, RuntimeError) as e:
+        sys.exit(str(e))
     # No consumer group: this reader assigns itself every partition, so it
     # reads from the beginning at once and commits nothing.
-    consumer = KafkaConsumer(bootstrap_servers=es.brokers(), group_id=None,
+    consumer = KafkaConsumer(bootstrap_servers=brokers, group_id=None,
                              enable_auto_commit=False, auto_offset_reset="earliest",
                              client_id="evidentsource-python-example")
     topics = [es.DATABASE_EVENTS_TOPIC, es.ASYNC_RESPONSES_TOPIC]

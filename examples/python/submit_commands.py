@@ -21,26 +21,16 @@ Exits 1 naming the step that went wrong.
 import argparse
 import json
 import sys
-import time
 import uuid
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
-import evidentsource_kafka as es
+import use_client  # noqa: F401  (the repository's clients/python, unless installed)
+from evidentsource_client import kafka as es
 
 SOURCE = "https://shop.example.com/orders"
-
-
-def headers(ce_type, correlation_id, content_type):
-    return [
-        ("ce_specversion", b"1.0"),
-        ("ce_id", str(uuid.uuid4()).encode()),
-        ("ce_source", b"https://shop.example.com/python-example"),
-        ("ce_type", ce_type.encode()),
-        ("ce_correlationid", correlation_id.encode()),
-        ("ce_datacontenttype", content_type.encode()),
-        ("content-type", content_type.encode()),
-    ]
+COMMANDS_SOURCE = "https://shop.example.com/python-example"
+CLIENT_ID = "evidentsource-python-example"
 
 
 def order_placed(cloudevents_pb2, subject, total):
@@ -98,36 +88,6 @@ def steps(database, commands_pb2, cloudevents_pb2):
     ]
 
 
-def responses_reader():
-    """A consumer at the current end of every responses partition."""
-    consumer = KafkaConsumer(bootstrap_servers=es.brokers(), group_id=None,
-                             enable_auto_commit=False,
-                             client_id="evidentsource-python-example")
-    found = consumer.partitions_for_topic(es.ASYNC_RESPONSES_TOPIC)
-    if not found:
-        sys.exit(f"topic {es.ASYNC_RESPONSES_TOPIC} not found")
-    partitions = [TopicPartition(es.ASYNC_RESPONSES_TOPIC, p) for p in found]
-    consumer.assign(partitions)
-    consumer.seek_to_end(*partitions)
-    for tp in partitions:
-        consumer.position(tp)  # resolve "end" now, before anything is sent
-    return consumer
-
-
-def await_response(consumer, correlation_id, commands_pb2, deadline):
-    """The first response for `correlation_id`; later ones must be identical."""
-    while time.monotonic() < deadline:
-        for records in consumer.poll(timeout_ms=250).values():
-            for message in records:
-                h = es.header_map(message)
-                if es.single(h, "ce_correlationid") != correlation_id:
-                    continue
-                if message.key != correlation_id.encode():
-                    raise ValueError(f"response keyed {message.key!r}")
-                return es.response_summary(commands_pb2, h, message.value or b"")
-    return None
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database", required=True)
@@ -136,20 +96,20 @@ def main():
                         help="seconds to wait for each response")
     args = parser.parse_args()
 
-    _, commands_pb2, cloudevents_pb2 = es.load_protos()
-    consumer = responses_reader()
+    try:
+        brokers = es.brokers()
+        _, commands_pb2, cloudevents_pb2 = es.load_protos()
+        consumer = es.responses_reader(brokers, client_id=CLIENT_ID)
+    except (ValueError, RuntimeError) as e:
+        sys.exit(str(e))
     # acks=all: a command counts as submitted once every replica has it.
-    producer = KafkaProducer(bootstrap_servers=es.brokers(), acks="all",
-                             client_id="evidentsource-python-example")
+    producer = KafkaProducer(bootstrap_servers=brokers, acks="all", client_id=CLIENT_ID)
     summary = {"database": args.database, "responses": {}}
     failures = []
     for name, ce_type, content_type, value, expected in steps(args.database, commands_pb2,
                                                                 cloudevents_pb2):
-        correlation_id = str(uuid.uuid4())
-        producer.send(es.ASYNC_COMMANDS_TOPIC, key=correlation_id.encode(), value=value,
-                      headers=headers(ce_type, correlation_id, content_type)).get(timeout=30)
-        got = await_response(consumer, correlation_id, commands_pb2,
-                             time.monotonic() + args.timeout)
+        correlation_id = es.submit(producer, ce_type, value, content_type, COMMANDS_SOURCE)
+        got = es.await_response(consumer, correlation_id, commands_pb2, args.timeout)
         if got is None:
             failures.append(f"{name}: no response within {args.timeout} s")
             break
