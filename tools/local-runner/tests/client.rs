@@ -7,30 +7,12 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use evidentsource_client::{
     Client, ClientError, Condition, Decided, ErrorCode, Event, RetryPolicy, Selector,
 };
-use evidentsource_command_ingestion::App;
-use evidentsource_local_runner::api::{self, Gateway};
-use evidentsource_local_servers::{dynamodb_client, shared, unique_name};
-use evidentsource_storage::{Store, StoreConfig, table::create_table};
+use evidentsource_local_servers::unique_name;
 use serde_json::json;
-use tokio::{net::TcpListener, sync::watch};
 
-/// The API on a free port over a table of its own; serves until the
-/// sender is dropped.
-async fn api() -> (String, watch::Sender<bool>) {
-    let client = dynamodb_client(&shared().dynamodb_endpoint);
-    let table = unique_name("client");
-    create_table(&client, &table).await.unwrap();
-    let app = Arc::new(App::new(Store::new(client, StoreConfig::new(table))));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = watch::channel(false);
-    let gateway = Gateway {
-        function_timeout: Duration::from_secs(15),
-        integration_timeout: Duration::from_secs(20),
-    };
-    tokio::spawn(api::serve(listener, app, gateway, stopped));
-    (url, stop)
-}
+mod common;
+
+use common::api::serve_api;
 
 fn opened(account: &str, id: &str) -> Event {
     Event::new("https://example.com/bank/accounts", "account-opened", id)
@@ -52,7 +34,7 @@ fn api_error(error: ClientError) -> (u16, ErrorCode, Option<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_answers_typed() {
-    let (url, _stop) = api().await;
+    let (url, _stop) = serve_api().await;
     let client = Client::new(&url).unwrap();
     let db = unique_name("routes");
 
@@ -135,7 +117,7 @@ async fn every_route_answers_typed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_are_typed_by_the_contracts_codes() {
-    let (url, _stop) = api().await;
+    let (url, _stop) = serve_api().await;
     // No retries: a 4xx must come back from the first attempt anyway.
     let client = Client::new(&url).unwrap();
     let missing = unique_name("missing");
@@ -183,7 +165,7 @@ async fn errors_are_typed_by_the_contracts_codes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_sent_twice_with_its_id_commits_once() {
-    let (url, _stop) = api().await;
+    let (url, _stop) = serve_api().await;
     let client = Client::new(&url).unwrap();
     let db = unique_name("twice");
     client.create_database(&db).await.unwrap();
@@ -220,7 +202,7 @@ fn next_seat(events: &[Event]) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_dcb_loop_loses_and_doubles_nothing_under_contention() {
-    let (url, _stop) = api().await;
+    let (url, _stop) = serve_api().await;
     let db = unique_name("seats");
     Client::new(&url)
         .unwrap()
@@ -299,7 +281,7 @@ async fn the_dcb_loop_loses_and_doubles_nothing_under_contention() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_decision_to_append_nothing_writes_nothing() {
-    let (url, _stop) = api().await;
+    let (url, _stop) = serve_api().await;
     let client = Client::new(&url).unwrap();
     let db = unique_name("nothing");
     client.create_database(&db).await.unwrap();
@@ -324,7 +306,7 @@ async fn a_decision_to_append_nothing_writes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_past_one_page_follow_the_pages() {
-    let (url, _stop) = api().await;
+    let (url, _stop) = serve_api().await;
     let client = Client::new(&url).unwrap();
     let db = unique_name("pages");
     client.create_database(&db).await.unwrap();

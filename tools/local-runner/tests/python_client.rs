@@ -6,31 +6,13 @@
 //!
 //! `EVIDENTSOURCE_PYTHON` overrides the interpreter (a development venv).
 
-use std::{process::Command, sync::Arc, time::Duration};
+use std::process::Command;
 
-use evidentsource_command_ingestion::App;
-use evidentsource_local_runner::api::{self, Gateway};
-use evidentsource_local_servers::{dynamodb_client, shared, unique_name, workspace_root};
-use evidentsource_storage::{Store, StoreConfig, table::create_table};
-use tokio::{net::TcpListener, sync::watch};
+use evidentsource_local_servers::workspace_root;
 
-/// The API on a free port over a table of its own; serves until the
-/// sender is dropped. (The same as tests/client.rs's.)
-async fn api() -> (String, watch::Sender<bool>) {
-    let client = dynamodb_client(&shared().dynamodb_endpoint);
-    let table = unique_name("client");
-    create_table(&client, &table).await.unwrap();
-    let app = Arc::new(App::new(Store::new(client, StoreConfig::new(table))));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = watch::channel(false);
-    let gateway = Gateway {
-        function_timeout: Duration::from_secs(15),
-        integration_timeout: Duration::from_secs(20),
-    };
-    tokio::spawn(api::serve(listener, app, gateway, stopped));
-    (url, stop)
-}
+mod common;
+
+use common::api::serve_api;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_clients_tests_pass_against_the_local_api() {
@@ -43,7 +25,7 @@ async fn the_python_clients_tests_pass_against_the_local_api() {
         "the examples' Python venv is missing ({}): run `make examples-deps` (make test does)",
         python.display()
     );
-    let (url, _stop) = api().await;
+    let (url, _stop) = serve_api().await;
     let client_dir = root.join("clients/python");
     let mut command = Command::new(&python);
     command

@@ -2,6 +2,7 @@
 //! what a test function saw.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod kafka;
 
 use std::sync::{Arc, Mutex};
