@@ -54,7 +54,7 @@ build:
 # kafka-python + the CloudEvents SDK in their own venv (its pins differ
 # from moto's), kafkajs + protobufjs in examples/node/node_modules. The
 # interop test (tools/local-runner/tests/interop.rs) runs them.
-examples-deps: $(VENV_EXAMPLES)/.installed examples/node/node_modules/.installed
+examples-deps: $(VENV_EXAMPLES)/.installed examples/node/node_modules/.installed clients/node/node_modules/.installed
 
 $(VENV_EXAMPLES)/.installed: examples/python/requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found"; exit 1; }
@@ -65,6 +65,12 @@ $(VENV_EXAMPLES)/.installed: examples/python/requirements.lock
 examples/node/node_modules/.installed: examples/node/package-lock.json
 	@command -v $(NPM) >/dev/null || { echo "make: $(NPM) not found (Node.js 18+ is needed for the Node examples)"; exit 1; }
 	$(NPM) ci --prefix examples/node --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# The Node client (clients/node; tools/local-runner/tests/node_client.rs).
+clients/node/node_modules/.installed: clients/node/package-lock.json
+	@command -v $(NPM) >/dev/null || { echo "make: $(NPM) not found (Node.js 18+ is needed for the Node client)"; exit 1; }
+	$(NPM) ci --prefix clients/node --no-audit --no-fund --loglevel=error
 	@touch $@
 
 # The Python peer of the publisher benchmark (boto3, confluent-kafka,
