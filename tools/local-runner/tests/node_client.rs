@@ -45,7 +45,8 @@ async fn the_node_client_passes_its_suite_against_the_local_api() {
     );
 
     let (url, _stop) = api().await;
-    let output = tokio::process::Command::new("node")
+    // Bounded: a client that waits forever fails this test, not the run.
+    let run = tokio::process::Command::new("node")
         .args(["--test", "--test-reporter=spec", "test/"])
         .current_dir(&client)
         .env("API_URL", &url)
@@ -53,8 +54,10 @@ async fn the_node_client_passes_its_suite_against_the_local_api() {
         // environment may leak into what they compute.
         .env_remove("AWS_PROFILE")
         .kill_on_drop(true)
-        .output()
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(300), run)
         .await
+        .expect("node --test clients/node/test/ did not finish within 300 s")
         .expect("node runs (Node.js 18+ is needed for the Node client)");
     let text = format!(
         "{}{}",
