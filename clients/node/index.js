@@ -23,4 +23,11 @@ module.exports = {
   condition,
   ...errors,
 };
-Object.defineProperty(module.exports, 'kafka', { enumerable: true, get: () => require('./lib/kafka') });
+let kafka = null;
+Object.defineProperty(module.exports, 'kafka', {
+  enumerable: true,
+  get: () => {
+    kafka = kafka || { ...require('./lib/kafka'), ...require('./lib/async-commands'), ...require('./lib/database-events') };
+    return kafka;
+  },
+});

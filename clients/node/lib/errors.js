@@ -64,6 +64,15 @@ class RequestError extends EvidentSourceError {
   }
 }
 
+// A setting that cannot work (a KAFKA_* variable, the .proto folder):
+// fix the configuration; nothing was sent.
+class ConfigError extends EvidentSourceError {
+  constructor(message, options) {
+    super(message, options);
+    this.code = 'CONFIG';
+  }
+}
+
 // decideAndAppend met a conflict on every one of its decisions.
 class ContentionError extends EvidentSourceError {
   constructor(attempts) {
@@ -99,5 +108,5 @@ function fromResponse(status, body) {
 }
 
 module.exports = {
-  ErrorCode, EvidentSourceError, ApiError, TransportError, DecodeError, RequestError, ContentionError, fromResponse,
+  ErrorCode, EvidentSourceError, ApiError, TransportError, DecodeError, RequestError, ConfigError, ContentionError, fromResponse,
 };
