@@ -64,6 +64,8 @@ async fn the_node_client_passes_its_suite_against_the_local_api() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    // Shown with --nocapture (the contention test says how hard it raced).
+    println!("{text}");
     assert!(
         output.status.success(),
         "node --test clients/node/test/ failed ({}):\n{text}",
