@@ -180,3 +180,14 @@ test('the DCB loop under contention: exactly the capacity, nothing lost or doubl
   assert.deepEqual(events.map((e) => e.data.seat).sort((a, b) => a - b),
     Array.from({ length: CAPACITY }, (_, i) => i + 1), 'every seat once, none beyond capacity');
 });
+
+test("the README's example runs as written", { skip }, async () => {
+  const readme = require('node:fs').readFileSync(require('node:path').join(__dirname, '..', 'README.md'), 'utf8');
+  const code = /## Example\s+```js\n([\s\S]*?)```/.exec(readme)[1]
+    .replace("require('evidentsource-client')", "require('..')")
+    .replaceAll("'flights'", `'${unique('readme')}'`); // a database of its own
+  const printed = [];
+  const run = new Function('require', 'process', 'console', `return (async () => {\n${code}\n})();`);
+  await run(require, process, { log: (...args) => printed.push(args.join(' ')) });
+  assert.deepEqual(printed, ['1'], 'the first seat, at revision 1');
+});
