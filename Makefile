@@ -54,7 +54,7 @@ build:
 # kafka-python + the CloudEvents SDK in their own venv (its pins differ
 # from moto's), kafkajs + protobufjs in examples/node/node_modules. The
 # interop test (tools/local-runner/tests/interop.rs) runs them.
-examples-deps: $(VENV_EXAMPLES)/.installed examples/node/node_modules/.installed
+examples-deps: $(VENV_EXAMPLES)/.installed examples/node/node_modules/.installed clients/node/node_modules/.installed
 
 # The Python client (clients/python) shares the venv: its pins agree with the
 # examples', and its tests run there (tools/local-runner/tests/python_client.rs).
@@ -67,6 +67,12 @@ $(VENV_EXAMPLES)/.installed: examples/python/requirements.lock clients/python/re
 examples/node/node_modules/.installed: examples/node/package-lock.json
 	@command -v $(NPM) >/dev/null || { echo "make: $(NPM) not found (Node.js 18+ is needed for the Node examples)"; exit 1; }
 	$(NPM) ci --prefix examples/node --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# The Node client (clients/node; tools/local-runner/tests/node_client.rs).
+clients/node/node_modules/.installed: clients/node/package-lock.json
+	@command -v $(NPM) >/dev/null || { echo "make: $(NPM) not found (Node.js 18+ is needed for the Node client)"; exit 1; }
+	$(NPM) ci --prefix clients/node --no-audit --no-fund --loglevel=error
 	@touch $@
 
 # The Python peer of the publisher benchmark (boto3, confluent-kafka,

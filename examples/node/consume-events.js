@@ -7,26 +7,15 @@
 const fs = require('node:fs');
 const { parseArgs } = require('node:util');
 const { randomUUID } = require('node:crypto');
-const { Partitioners } = require('kafkajs');
 const lib = require('./lib');
+
+const { kafka } = lib;
 
 const USAGE = `usage: node consume-events.js [--until-deleted N [--timeout SECONDS]] [--summary FILE]
   --until-deleted N  stop once N database deletions have been read and both topics are read to
                      their current end (without it: print events until Ctrl-C)
   --timeout SECONDS  with --until-deleted: give up (exit 1) after this long (default 90)
   --summary FILE     write what was read as JSON`;
-
-const EVENT_TYPES = {
-  'com.evidentsource.database.created.v1': 'created',
-  'com.evidentsource.batch.transacted.v1': 'transacted',
-  'com.evidentsource.database.deleted.v1': 'deleted',
-};
-const SUCCEEDED = 'com.evidentsource.command.succeeded.v1';
-const FAILED = 'com.evidentsource.command.failed.v1';
-const ERROR_CODES = ['INVALID_ARGUMENT', 'NOT_FOUND', 'ALREADY_EXISTS', 'FAILED_PRECONDITION', 'INTERNAL'];
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const TIME_MS_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const UINT64 = /^(0|[1-9][0-9]{0,19})$/;
 
 let opts;
 try {
@@ -45,8 +34,8 @@ if (opts.help) { console.log(USAGE); process.exit(0); }
 const untilDeleted = opts['until-deleted'] === undefined ? null : lib.positiveNumber('--until-deleted', opts['until-deleted'], { integer: true });
 const timeoutSeconds = lib.positiveNumber('--timeout', opts.timeout);
 
-const pb = lib.loadProtos();
-const { databaseEvents, asyncResponses } = lib.topics;
+const pb = lib.orFail(() => kafka.loadProtos());
+const { databaseEvents, asyncResponses } = kafka.topics();
 
 // What has been read. `events` and `responses` become the --summary file.
 const events = {};            // database -> [entry, ...] in the order read
@@ -54,172 +43,48 @@ const responses = {};         // correlation id -> entry
 let duplicates = 0;           // byte-identical redeliveries (events and responses)
 let deletions = 0;            // distinct deleted events
 const violations = [];
-const eventIds = new Map();   // ce_id -> fingerprint of the first delivery
-const responseIds = new Map(); // correlation id -> fingerprint of the first delivery
-const databases = new Map();  // database -> { live, revision }: the order check
-let eventPartitions = 0;      // partition count of the events topic, read at start
-
-// The contract asks producers for Java-compatible key hashing (murmur2), so
-// every client can tell which partition holds a database: kafkajs' default
-// partitioner is that hash. A database anywhere else is a violation.
-const javaPartitioner = Partitioners.DefaultPartitioner();
-const partitionFor = (key) => javaPartitioner({
-  topic: databaseEvents,
-  partitionMetadata: Array.from({ length: eventPartitions }, (_, partitionId) => ({ partitionId, leader: 0 })),
-  message: { key },
-});
+// The checkers (clients/node, lib/database-events.js): de-duplication and
+// the contract's per-database order. Created once the partition count is known.
+let eventsReader = null;
+const responsesReader = new kafka.AsyncResponses(pb);
 
 function onDatabaseEvent(partition, message) {
-  const key = message.key ? message.key.toString('utf8') : '';
-  const where = `${databaseEvents}[${partition}]@${message.offset} (database ${key || '?'})`;
-  const bad = (text) => violations.push(`${where}: ${text}`);
-  const { headers: h, repeated } = lib.readHeaders(message.headers);
-  repeated.forEach((name) => bad(`header ${name} occurs more than once`));
-  if (!key) return bad('no key (the key is the database name)');
-  if (partition !== partitionFor(key)) bad(`on partition ${partition}, murmur2 of the key says ${partitionFor(key)}`);
-
-  // At-least-once delivery: the same ce_id again must be the same bytes.
-  const id = h.ce_id;
-  if (!id || !UUID.test(id)) bad(`ce_id ${JSON.stringify(id)} is not a UUID`);
-  if (id) {
-    const print = lib.fingerprint(message);
-    if (eventIds.has(id)) {
-      if (eventIds.get(id) !== print) return bad(`ce_id ${id} was already used by a different message`);
-      duplicates += 1;
-      console.log(`duplicate   ${key}  ce_id ${id} (p${partition}, ignored)`);
-      return undefined;
-    }
-    eventIds.set(id, print);
+  const { kind, database, entry, violations: found } = eventsReader.read(partition, message);
+  const where = `${databaseEvents}[${partition}]@${message.offset} (database ${database || '?'})`;
+  found.forEach((v) => violations.push(`${where}: ${v}`));
+  if (kind === 'duplicate') {
+    duplicates += 1;
+    console.log(`duplicate   ${database}  ce_id ${lib.kafka.readHeaders(message.headers).headers.ce_id} (p${partition}, ignored)`);
   }
-
-  if (h.ce_specversion !== '1.0') bad(`ce_specversion ${JSON.stringify(h.ce_specversion)}, not 1.0`);
-  const type = EVENT_TYPES[h.ce_type];
-  if (!type) return bad(`unknown ce_type ${JSON.stringify(h.ce_type)}`);
-  if (!(h.ce_source || '').endsWith(`/db/${key}`)) bad(`ce_source ${JSON.stringify(h.ce_source)} does not end in /db/${key}`);
-  if (!TIME_MS_UTC.test(h.ce_time || '') || Number.isNaN(Date.parse(h.ce_time))) {
-    bad(`ce_time ${JSON.stringify(h.ce_time)} is not RFC 3339 UTC with milliseconds`);
-  }
-  const contentType = type === 'deleted' ? 'application/octet-stream' : 'application/protobuf';
-  for (const name of ['ce_datacontenttype', 'content-type']) {
-    if (h[name] !== contentType) bad(`${name} ${JSON.stringify(h[name])}, expected ${contentType}`);
-  }
-
-  const entry = { type, id: id || null, basis: null, revision: null, batch_id: null, event_count: null, partition };
-  const revisionHeader = (name) => {
-    if (!UINT64.test(h[name] || '')) { bad(`${name} ${JSON.stringify(h[name])} is not a decimal uint64`); return null; }
-    return Number(h[name]);
-  };
-  const decode = (T) => {
-    try { return lib.toPlain(T, T.decode(message.value || Buffer.alloc(0))); } catch (err) {
-      bad(`value is not a ${T.name}: ${err.message}`);
-      return null;
-    }
-  };
-
-  if (type === 'deleted') {
-    for (const name of ['ce_subject', 'ce_revision', 'ce_basis']) if (name in h) bad(`${name} on a deleted event`);
-    if (message.value && message.value.length > 0) bad(`deleted event with a ${message.value.length}-byte value`);
-  } else {
-    entry.basis = revisionHeader('ce_basis');
-    entry.revision = revisionHeader('ce_revision');
-    if (type === 'created') {
-      if ('ce_subject' in h) bad('ce_subject on a created event');
-      if (entry.basis !== 0 || entry.revision !== 0) bad(`created with ce_basis ${entry.basis}, ce_revision ${entry.revision}`);
-      const db = decode(pb.Database);
-      if (db && db.name !== key) bad(`Database.name ${JSON.stringify(db.name)} != key`);
-      if (db && (db.basis !== 0 || db.revision !== 0)) bad(`Database basis ${db.basis}, revision ${db.revision}: expected 0, 0`);
-    } else {
-      entry.batch_id = h.ce_subject || null;
-      if (!h.ce_subject) bad('transacted without ce_subject');
-      const batch = decode(pb.BatchSummary);
-      if (batch) {
-        entry.event_count = batch.eventCount;
-        if (batch.id !== h.ce_subject) bad(`BatchSummary.id ${batch.id} != ce_subject`);
-        if (batch.database !== key) bad(`BatchSummary.database ${JSON.stringify(batch.database)} != key`);
-        if (batch.basis !== entry.basis || batch.revision !== entry.revision) {
-          bad(`BatchSummary ${batch.basis} → ${batch.revision} != headers ${entry.basis} → ${entry.revision}`);
-        }
-        if (batch.revision - batch.basis !== batch.eventCount) bad(`revision - basis != event_count ${batch.eventCount}`);
-      }
-    }
-  }
-
-  // Per database: Created, Transacted with no gap, Deleted; after a Deleted
-  // only a new Created may follow.
-  const state = databases.get(key) || { live: false, revision: null };
-  databases.set(key, state);
-  if (type === 'created') {
-    if (state.live) bad('created again while it exists (no deleted before)');
-    Object.assign(state, { live: true, revision: entry.revision });
-  } else if (!state.live) {
-    bad(`${type} before any created (or after deleted)`);
-  } else if (type === 'transacted') {
-    if (entry.basis !== state.revision) bad(`ce_basis ${entry.basis} != previous ce_revision ${state.revision}`);
-    state.revision = entry.revision;
-  } else {
-    Object.assign(state, { live: false, revision: null });
-  }
-  if (type === 'deleted') deletions += 1;
-
-  (events[key] = events[key] || []).push(entry);
-  const span = type === 'deleted' ? '' : `${entry.basis} → ${entry.revision}`;
+  if (kind !== 'event') return;
+  if (entry.type === 'deleted') deletions += 1;
+  (events[database] = events[database] || []).push(entry);
+  const span = entry.type === 'deleted' ? '' : `${entry.basis} → ${entry.revision}`;
   const batch = entry.batch_id ? `  batch ${entry.batch_id} (${entry.event_count} events)` : '';
-  console.log(`${type.padEnd(11)} ${key}  ${span}${batch}  (p${partition})`);
-  return undefined;
+  console.log(`${entry.type.padEnd(11)} ${database}  ${span}${batch}  (p${partition})`);
 }
 
 function onResponse(partition, message) {
-  const key = message.key ? message.key.toString('utf8') : '';
-  const { headers: h, repeated } = lib.readHeaders(message.headers);
-  const correlationId = h.ce_correlationid;
+  const { kind, correlationId, entry, violations: found } = responsesReader.read(message);
   const where = `${asyncResponses}[${partition}]@${message.offset} (correlation id ${correlationId || '?'})`;
-  const bad = (text) => violations.push(`${where}: ${text}`);
-  repeated.forEach((name) => bad(`header ${name} occurs more than once`));
-  if (!correlationId) return bad('no ce_correlationid header');
-  if (key !== correlationId) bad(`key ${JSON.stringify(key)} != ce_correlationid`);
-
-  // Exactly one logical response per command: a repeat must be the same bytes.
-  const print = lib.fingerprint(message);
-  if (responseIds.has(correlationId)) {
-    if (responseIds.get(correlationId) !== print) return bad('a second, different response for this correlation id');
+  found.forEach((v) => violations.push(`${where}: ${v}`));
+  if (kind === 'duplicate') {
     duplicates += 1;
     console.log(`duplicate   response ${correlationId} (p${partition}, ignored)`);
-    return undefined;
   }
-  responseIds.set(correlationId, print);
-
-  if (h.ce_type !== SUCCEEDED && h.ce_type !== FAILED) bad(`ce_type ${JSON.stringify(h.ce_type)}`);
-  const entry = { type: h.ce_type || null, subject: h.ce_subject ?? null, result: null, code: null, basis: null, revision: null };
-  let body = null;
-  try { body = lib.toPlain(pb.CommandResponse, pb.CommandResponse.decode(message.value || Buffer.alloc(0))); } catch (err) {
-    bad(`value is not a CommandResponse: ${err.message}`);
-  }
-  if (body && body.result === 'error') {
-    entry.result = 'error';
-    entry.code = body.error.code;
-    if (h.ce_type !== FAILED) bad('an error in a response that is not ce_type failed');
-    if (!ERROR_CODES.includes(body.error.code)) bad(`error code ${body.error.code} is not in the contract's set`);
-  } else if (body && (body.result === 'database' || body.result === 'batchSummary')) {
-    const result = body[body.result];
-    Object.assign(entry, { result: body.result === 'database' ? 'database' : 'batch_summary', basis: result.basis, revision: result.revision });
-    if (h.ce_type !== SUCCEEDED) bad(`a ${entry.result} in a response that is not ce_type succeeded`);
-    const name = body.result === 'database' ? result.name : result.database;
-    if (h.ce_subject !== undefined && h.ce_subject !== name) bad(`ce_subject ${h.ce_subject} != the result's database ${name}`);
-  } else if (body) {
-    bad('CommandResponse with no result');
-  }
-  responses[correlationId] = entry;
+  if (kind !== 'response') return;
+  const { message: _text, ...summary } = entry;
+  responses[correlationId] = summary;
   const outcome = entry.result === 'error' ? entry.code : `${entry.result} ${entry.basis} → ${entry.revision}`;
-  console.log(`response    ${correlationId}  ${(h.ce_type || '').split('.').slice(-2, -1)[0]}  ${entry.subject}  ${outcome}  (p${partition})`);
-  return undefined;
+  console.log(`response    ${correlationId}  ${(entry.type || '').split('.').slice(-2, -1)[0]}  ${entry.subject}  ${outcome}  (p${partition})`);
 }
 
 async function main() {
-  const kafka = lib.createKafka('evidentsource-node-consume-events');
-  const admin = kafka.admin();
+  const connection = lib.orFail(() => kafka.createKafka('evidentsource-node-consume-events'));
+  const admin = connection.admin();
   // A fresh group per run, so every run starts from the beginning. tansu
   // completes a join after about half the session timeout: keep it short.
-  const consumer = kafka.consumer({
+  const consumer = connection.consumer({
     groupId: `evidentsource-node-consume-events-${randomUUID()}`,
     sessionTimeout: 6000,
     heartbeatInterval: 1000,
@@ -246,7 +111,8 @@ async function main() {
 
   console.error(`reading ${databaseEvents} and ${asyncResponses} from the beginning${untilDeleted ? ` until ${untilDeleted} deletions` : ' (Ctrl-C to stop)'}`);
   await admin.connect();
-  eventPartitions = (await admin.fetchTopicOffsets(databaseEvents)).length;
+  const partitions = (await admin.fetchTopicOffsets(databaseEvents)).length;
+  eventsReader = new kafka.DatabaseEvents(pb, { topic: databaseEvents, partitions });
   await consumer.connect();
   await consumer.subscribe({ topics: [databaseEvents, asyncResponses], fromBeginning: true });
   await consumer.run({

@@ -6,20 +6,15 @@
 const fs = require('node:fs');
 const { parseArgs } = require('node:util');
 const { randomUUID } = require('node:crypto');
-const { Partitioners } = require('kafkajs');
-// ProtoJSON (the protobuf JSON mapping: camelCase names, uint64 as strings)
-// ships with protobufjs as an extension module.
-const protojson = require('protobufjs/ext/protojson.js');
 const lib = require('./lib');
 
+const { kafka } = lib;
 const USAGE = `usage: node submit-commands.js --database NAME [--summary FILE] [--timeout SECONDS]
   --database NAME    the database to create, transact on and delete
   --summary FILE     write the responses as JSON
   --timeout SECONDS  how long to wait for each response (default 60)`;
 
-const CMD = 'com.evidentsource.command';
-const SUCCEEDED = `${CMD}.succeeded.v1`;
-const FAILED = `${CMD}.failed.v1`;
+const { COMMAND_TYPES, SUCCEEDED, FAILED } = kafka;
 const PROTOBUF = 'application/protobuf';
 const JSON_TYPE = 'application/json';
 const SHOP = 'https://shop.example.com/orders'; // the events' source: stream "orders"
@@ -43,11 +38,9 @@ if (!/^[a-zA-Z][a-zA-Z0-9\-_.]{1,127}$/.test(opts.database)) lib.fail(`invalid d
 const database = opts.database;
 const timeoutSeconds = lib.positiveNumber('--timeout', opts.timeout);
 
-const pb = lib.loadProtos();
-const { asyncCommands, asyncResponses } = lib.topics;
-
-const asProtobuf = (T, fields) => Buffer.from(T.encode(T.create(fields)).finish());
-const asJson = (T, fields) => Buffer.from(protojson.toJsonString(T, T.create(fields)));
+const pb = lib.orFail(() => kafka.loadProtos());
+const asProtobuf = kafka.encodeProtobuf;
+const asJson = kafka.encodeJson;
 
 // An order event (a CloudEvent inside the transaction); JSON data as text,
 // or as bytes when `binary` is set.
@@ -68,12 +61,12 @@ const maxForSubject = (subject, max) => ({ selector: { subjectEquals: subject },
 // The scenario, in order: what to send and what must come back.
 const steps = [
   {
-    name: 'create-database', ceType: `${CMD}.create-database.v1`, contentType: PROTOBUF,
+    name: 'create-database', ceType: COMMAND_TYPES.createDatabase, contentType: PROTOBUF,
     value: asProtobuf(pb.CreateDatabaseRequest, { databaseName: database }),
     expect: { type: SUCCEEDED, result: 'database', basis: 0, revision: 0 },
   },
   {
-    name: 'transact-json', ceType: `${CMD}.transact.v1`, contentType: JSON_TYPE,
+    name: 'transact-json', ceType: COMMAND_TYPES.transact, contentType: JSON_TYPE,
     value: asJson(pb.TransactRequest, {
       databaseName: database,
       events: [
@@ -86,7 +79,7 @@ const steps = [
     expect: { type: SUCCEEDED, result: 'batch_summary', basis: 0, revision: 2 },
   },
   {
-    name: 'transact-protobuf', ceType: `${CMD}.transact.v1`, contentType: PROTOBUF,
+    name: 'transact-protobuf', ceType: COMMAND_TYPES.transact, contentType: PROTOBUF,
     value: asProtobuf(pb.TransactRequest, {
       databaseName: database,
       events: [orderEvent('order-1', 'com.shop.order.paid', { order: 'order-1', amount: 42 }, true)],
@@ -97,7 +90,7 @@ const steps = [
     expect: { type: SUCCEEDED, result: 'batch_summary', basis: 2, revision: 3 },
   },
   {
-    name: 'transact-conflict', ceType: `${CMD}.transact.v1`, contentType: PROTOBUF,
+    name: 'transact-conflict', ceType: COMMAND_TYPES.transact, contentType: PROTOBUF,
     value: asProtobuf(pb.TransactRequest, {
       databaseName: database,
       events: [orderEvent('order-1', 'com.shop.order.placed', { order: 'order-1', total: 1 })],
@@ -108,128 +101,59 @@ const steps = [
   },
   {
     // Not a TransactRequest at all: still gets exactly one response.
-    name: 'malformed-transact', ceType: `${CMD}.transact.v1`, contentType: PROTOBUF,
+    name: 'malformed-transact', ceType: COMMAND_TYPES.transact, contentType: PROTOBUF,
     value: Buffer.from([0xff, 0xff, 0xff]), noSubject: true,
     expect: { type: FAILED, result: 'error', code: 'INVALID_ARGUMENT' },
   },
   {
-    name: 'delete-database', ceType: `${CMD}.delete-database.v1`, contentType: JSON_TYPE,
+    name: 'delete-database', ceType: COMMAND_TYPES.deleteDatabase, contentType: JSON_TYPE,
     value: asJson(pb.DeleteDatabaseRequest, { databaseName: database }),
     expect: { type: SUCCEEDED, result: 'database' },
   },
 ];
 
-// Responses we wait for, by correlation id; everything else on the topic is ignored.
-const waiting = new Map();
-
-function waitForResponse(correlationId, step) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      waiting.delete(correlationId);
-      reject(new Error(`step ${step.name}: no response for correlation id ${correlationId} within ${timeoutSeconds} s`));
-    }, timeoutSeconds * 1000);
-    waiting.set(correlationId, (message) => { clearTimeout(timer); waiting.delete(correlationId); resolve(message); });
-  });
-}
-
 // Checks one response against the step's expectations; returns its summary entry.
 function checkResponse(step, correlationId, message) {
   const problems = [];
-  const { headers: h } = lib.readHeaders(message.headers);
-  const key = message.key ? message.key.toString('utf8') : '';
-  if (key !== correlationId) problems.push(`key ${JSON.stringify(key)} is not our correlation id`);
-  if (h.ce_type !== step.expect.type) problems.push(`ce_type ${h.ce_type}, expected ${step.expect.type}`);
-  if (!step.noSubject && h.ce_subject !== database) problems.push(`ce_subject ${JSON.stringify(h.ce_subject)}, expected ${database}`);
-  const entry = { step: step.name, type: h.ce_type || null, result: null, code: null, basis: null, revision: null };
-  let body = null;
-  try { body = lib.toPlain(pb.CommandResponse, pb.CommandResponse.decode(message.value || Buffer.alloc(0))); } catch (err) {
-    problems.push(`value is not a CommandResponse: ${err.message}`);
-  }
-  if (body && body.result === 'error') {
-    Object.assign(entry, { result: 'error', code: body.error.code });
-    entry.message = body.error.message; // printed, not part of the summary
-  } else if (body && body.result) {
-    const result = body[body.result];
-    Object.assign(entry, { result: body.result === 'batchSummary' ? 'batch_summary' : 'database', basis: result.basis, revision: result.revision });
-  }
+  const r = kafka.decodeResponse(pb, message);
+  if (r.key !== correlationId) problems.push(`key ${JSON.stringify(r.key)} is not our correlation id`);
+  if (r.type !== step.expect.type) problems.push(`ce_type ${r.type}, expected ${step.expect.type}`);
+  if (!step.noSubject && r.subject !== database) problems.push(`ce_subject ${JSON.stringify(r.subject)}, expected ${database}`);
+  problems.push(...r.problems);
+  const entry = { step: step.name, type: r.type, result: r.result, code: r.code, basis: r.basis, revision: r.revision };
   for (const field of ['result', 'code', 'basis', 'revision']) {
     if (field in step.expect && entry[field] !== step.expect[field]) {
       problems.push(`${field} ${JSON.stringify(entry[field])}, expected ${JSON.stringify(step.expect[field])}`);
     }
   }
-  return { entry, problems };
+  return { entry, problems, message: r.message };
 }
 
 async function main() {
-  const kafka = lib.createKafka('evidentsource-node-submit-commands');
-  const admin = kafka.admin();
-  // Java-compatible murmur2 key hashing, as the contract asks of producers;
-  // naming it also silences kafkajs' warning about the v2 default change.
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
-  const consumer = kafka.consumer({
-    groupId: `evidentsource-node-submit-commands-${randomUUID()}`,
-    sessionTimeout: 6000, // tansu completes a join after about half of it
-    heartbeatInterval: 1000,
-    allowAutoTopicCreation: false,
+  const client = new kafka.AsyncCommands(lib.orFail(() => kafka.createKafka('evidentsource-node-submit-commands')), {
+    source: 'urn:example:evidentsource-node-submit-commands',
   });
-  consumer.on(consumer.events.CRASH, ({ payload }) => {
-    if (!payload.restart) lib.fail(`the responses consumer stopped: ${payload.error.message}`);
-  });
-
-  await Promise.all([admin.connect(), producer.connect(), consumer.connect()]);
-  // Where the responses topic ends before we send anything: every response
-  // to our commands comes after this, so the consumer starts exactly there.
-  const start = await admin.fetchTopicOffsets(asyncResponses);
-  await consumer.subscribe({ topics: [asyncResponses] });
-  await consumer.run({
-    autoCommit: false,
-    eachMessage: async ({ message }) => {
-      const id = message.headers && message.headers.ce_correlationid;
-      const deliver = id && waiting.get([].concat(id)[0].toString('utf8'));
-      if (deliver) deliver(message);
-    },
-  });
-  // run() returns once the group is joined; the seek applies at the next fetch.
-  for (const { partition, high } of start) consumer.seek({ topic: asyncResponses, partition, offset: high });
+  await client.start();
 
   const responses = {};
-  const writeSummary = () => {
-    if (opts.summary) fs.writeFileSync(opts.summary, `${JSON.stringify({ database, responses }, null, 2)}\n`);
-  };
   let failure = null;
   for (const [i, step] of steps.entries()) {
-    const correlationId = randomUUID();
-    const response = waitForResponse(correlationId, step);
     // One command at a time: commands land on partitions by correlation id
     // and partitions are executed concurrently, so order needs waiting.
-    await producer.send({
-      topic: asyncCommands,
-      messages: [{
-        key: correlationId,
-        value: step.value,
-        headers: {
-          ce_specversion: '1.0',
-          ce_id: randomUUID(),
-          ce_source: 'urn:example:evidentsource-node-submit-commands',
-          ce_type: step.ceType,
-          ce_correlationid: correlationId,
-          ce_datacontenttype: step.contentType,
-          'content-type': step.contentType,
-        },
-      }],
+    const { correlationId, response } = await client.submit({
+      type: step.ceType, value: step.value, contentType: step.contentType, timeoutMs: timeoutSeconds * 1000,
     });
     let message;
-    try { message = await response; } catch (err) { failure = err.message; break; }
-    const { entry, problems } = checkResponse(step, correlationId, message);
-    const outcome = entry.result === 'error' ? `${entry.code}: ${entry.message}` : `${entry.result} ${entry.basis} → ${entry.revision}`;
+    try { message = await response; } catch (err) { failure = `step ${step.name}: ${err.message}`; break; }
+    const { entry, problems, message: text } = checkResponse(step, correlationId, message);
+    const outcome = entry.result === 'error' ? `${entry.code}: ${text}` : `${entry.result} ${entry.basis} → ${entry.revision}`;
     console.log(`${i + 1}/${steps.length} ${step.name.padEnd(18)} ${(entry.type || '?').split('.').slice(-2, -1)[0]}  ${outcome}  (${correlationId})`);
-    delete entry.message;
     responses[correlationId] = entry;
     if (problems.length > 0) { failure = `step ${step.name}: ${problems.join('; ')}`; break; }
   }
 
-  writeSummary();
-  await Promise.all([producer.disconnect(), consumer.disconnect(), admin.disconnect()]);
+  if (opts.summary) fs.writeFileSync(opts.summary, `${JSON.stringify({ database, responses }, null, 2)}\n`);
+  await client.stop();
   if (failure) lib.fail(failure);
   console.error(`all ${steps.length} commands answered as expected for database ${database}`);
 }
