@@ -5,31 +5,13 @@
 //! idempotent retries, paging, the DCB loop under contention, retries
 //! against a scripted server, and SigV4 signing.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
-use evidentsource_command_ingestion::App;
-use evidentsource_local_runner::api::{self, Gateway};
-use evidentsource_local_servers::{dynamodb_client, shared, unique_name, workspace_root};
-use evidentsource_storage::{Store, StoreConfig, table::create_table};
-use tokio::{net::TcpListener, sync::watch};
+use evidentsource_local_servers::workspace_root;
 
-/// The API on a free port over a table of its own; serves until the
-/// sender is dropped.
-async fn api() -> (String, watch::Sender<bool>) {
-    let client = dynamodb_client(&shared().dynamodb_endpoint);
-    let table = unique_name("client");
-    create_table(&client, &table).await.unwrap();
-    let app = Arc::new(App::new(Store::new(client, StoreConfig::new(table))));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = watch::channel(false);
-    let gateway = Gateway {
-        function_timeout: Duration::from_secs(15),
-        integration_timeout: Duration::from_secs(20),
-    };
-    tokio::spawn(api::serve(listener, app, gateway, stopped));
-    (url, stop)
-}
+mod common;
+
+use common::api::serve_api;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_node_client_passes_its_suite_against_the_local_api() {
@@ -44,7 +26,7 @@ async fn the_node_client_passes_its_suite_against_the_local_api() {
         installed.display()
     );
 
-    let (url, _stop) = api().await;
+    let (url, _stop) = serve_api().await;
     // Bounded: a client that waits forever fails this test, not the run.
     let run = tokio::process::Command::new("node")
         .args(["--test", "--test-reporter=spec", "test/"])
