@@ -151,7 +151,7 @@ demo: venv runner
 
 # The same stack in the foreground until Ctrl-C; .local/stack.env says
 # where it is.
-dev: venv runner
+dev: venv examples-deps runner
 	$(TARGET_DIR)/debug/local-runner
 
 clean-venv:
