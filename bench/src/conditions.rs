@@ -23,9 +23,7 @@ use std::{
 
 use aws_sdk_dynamodb::config::{
     ConfigBag, Intercept, RuntimeComponents,
-    interceptors::{
-        AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
-    },
+    interceptors::AfterDeserializationInterceptorContextRef,
 };
 use evidentsource_domain::{AppendCondition, DatabaseName, Limits, Selector, Transaction};
 use evidentsource_local_servers::{dynamodb_client, unique_name};
@@ -38,18 +36,15 @@ use evidentsource_proto::{
 };
 use evidentsource_storage::{QueryBounds, Store, StoreConfig, table::create_table};
 
+pub use crate::latency::ADDED_LATENCY_MS;
+use crate::latency::AddedLatency;
+
 /// The index is brought up to date after this many rounds (each round
 /// takes one sample of each kind on moto as is and one with added latency:
 /// the index lags by up to 2 × KINDS × INDEX_EVERY commits).
 pub const INDEX_EVERY: usize = 4;
 /// Events per loading transaction.
 const LOAD_BATCH: u64 = 1000;
-/// Every operation is measured twice per round: on moto as it answers, and
-/// with this much added to each request outside moto's queue
-/// (`x-moto-latency-ms`, scripts/moto_server.py), a stand-in for
-/// DynamoDB's own in-region latency, which requests sent side by side
-/// overlap where moto's one-at-a-time queue adds them up.
-pub const ADDED_LATENCY_MS: u64 = 5;
 
 /// How a history's events spread over subjects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,33 +188,6 @@ impl Intercept for ReadMeter {
     }
 }
 
-/// Asks moto to wait this many milliseconds before queueing each request
-/// (0: not at all).
-#[derive(Debug, Clone, Default)]
-struct AddedLatency(Arc<AtomicU64>);
-
-impl Intercept for AddedLatency {
-    fn name(&self) -> &'static str {
-        "AddedLatency"
-    }
-
-    fn modify_before_transmit(
-        &self,
-        context: &mut BeforeTransmitInterceptorContextMut<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let ms = self.0.load(Ordering::Relaxed);
-        if ms > 0 {
-            context
-                .request_mut()
-                .headers_mut()
-                .insert("x-moto-latency-ms", ms.to_string());
-        }
-        Ok(())
-    }
-}
-
 fn event(id: String, subject: String) -> CloudEvent {
     CloudEvent {
         id,
@@ -335,7 +303,7 @@ pub async fn measure(endpoint: &str, shape: Shape, events: u64, samples: usize) 
             );
         for (mode, k) in order {
             let kind = &KINDS[k];
-            latency.0.store(mode, Ordering::Relaxed);
+            latency.set(mode);
             let fresh = format!("new-{round}-{mode}-{k}");
             let existing = match shape {
                 Shape::SubjectPerEvent => 1 + (round as u64 * 7919 + k as u64 * 104_729) % events,
@@ -381,11 +349,11 @@ pub async fn measure(endpoint: &str, shape: Shape, events: u64, samples: usize) 
             );
             if *kind == Kind::DecisionColdIndexed {
                 // Not timed, not metered.
-                latency.0.store(0, Ordering::Relaxed);
+                latency.set(0);
                 let before = meter.0.load(Ordering::Relaxed);
                 index(&loader, &db).await;
                 meter.0.store(before, Ordering::Relaxed);
-                latency.0.store(mode, Ordering::Relaxed);
+                latency.set(mode);
             }
             let before = meter.0.load(Ordering::Relaxed);
             let started = Instant::now();
@@ -410,7 +378,7 @@ pub async fn measure(endpoint: &str, shape: Shape, events: u64, samples: usize) 
                     .push(cost.read_round_trips + cost.write_round_trips);
             }
         }
-        latency.0.store(0, Ordering::Relaxed);
+        latency.set(0);
         let watermark = loader
             .head_and_watermark(db.as_str())
             .await

@@ -260,18 +260,19 @@ async fn conditions(endpoint: &str, args: &Args) -> Vec<conditions::Scale> {
 
 async fn contention(endpoint: &str, args: &Args) -> Vec<storage::Contention> {
     let (rounds, per_writer) = if args.quick { (1, 10) } else { (3, 20) };
-    let results = storage::contention(
-        endpoint,
-        &[(1, 1), (4, 1), (16, 1), (16, 16)],
-        rounds,
-        per_writer,
-    )
-    .await;
+    // Each setup on moto as is and with DynamoDB's latency stood in for,
+    // interleaved: whether the loss under contention is moto's queue.
+    let setups: Vec<(usize, usize, u64)> = [0, conditions::ADDED_LATENCY_MS]
+        .into_iter()
+        .flat_map(|ms| [(1, 1, ms), (4, 1, ms), (16, 1, ms), (16, 16, ms)])
+        .collect();
+    let results = storage::contention(endpoint, &setups, rounds, per_writer).await;
     for c in &results {
         eprintln!(
-            "contention {:>2} writers on {:>2} database(s): {:.1} commits/s (rounds: {:.1?}), {:.2} retries/commit, {:.2} reads/commit, {} failures",
+            "contention {:>2} writers on {:>2} database(s), +{} ms: {:.1} commits/s (rounds: {:.1?}), {:.2} retries/commit, {:.2} reads/commit, {} failures",
             c.writers,
             c.databases,
+            c.added_ms,
             c.rate(),
             c.rates,
             c.retries_per_commit(),
@@ -416,20 +417,23 @@ Machines here are noisy: the ratios, measured side by side in one run, are the f
             verdict(per <= 0.5 && c.write_round_trips == 1)
         );
     }
-    let single = contention.iter().find(|c| c.writers == 1).map(|c| c.rate());
-    if let (Some(single), Some(hot)) = (
-        single,
-        contention
+    let hot = |ms| {
+        let single = single_writer(contention, ms)?;
+        let hot = contention
             .iter()
-            .find(|c| c.writers == 16 && c.databases == 1),
-    ) {
-        let ratio = hot.rate() / single;
+            .find(|c| c.writers == 16 && c.databases == 1 && c.added_ms == ms)?;
+        Some((hot.rate() / single, hot.failures))
+    };
+    if let (Some((as_is, f0)), Some((stand_in, f1))) = (hot(0), hot(conditions::ADDED_LATENCY_MS)) {
         let _ = writeln!(
             md,
-            "| 16 writers on one database ≥ 80 % of the single-writer rate, no spurious failures | {:.0} % , {} failures | {} |",
-            ratio * 100.0,
-            hot.failures,
-            verdict(ratio >= 0.8 && hot.failures == 0)
+            "| 16 writers on one database ≥ 80 % of the single-writer rate, no spurious failures | {:.0} % with {} ms per request added (DynamoDB's latency stood in for), {:.0} % on moto as is; {} failures | {} with the latency, {} on moto as is |",
+            stand_in * 100.0,
+            conditions::ADDED_LATENCY_MS,
+            as_is * 100.0,
+            f0 + f1,
+            verdict(stand_in >= 0.8 && f1 == 0),
+            verdict(as_is >= 0.8 && f0 == 0)
         );
     }
     conditions::target_rows(&mut md, conditions, verdict);
@@ -539,22 +543,28 @@ on the items actually sent (transactional writes: 2 WU per started KB), round tr
 through one `Store`, against moto (which handles one request at a time, so the absolute rate is moto's). Each setup runs on a fresh table with its \
 connections opened before the clock starts; the setups are interleaved, {} round(s) with the order rotating, and the rate is the median round. \
 Retries = commit attempts beyond the first; reads = read round trips per commit (head and transaction id; a lost race returns the new head, so \
-retries read nothing).\n",
-        contention.first().map_or(0, |c| c.rates.len())
+retries read nothing). Every setup runs twice, interleaved: on moto as is, and with {} ms added to each request before moto queues it \
+(`bench/src/latency.rs`), a stand-in for DynamoDB's latency: moto handles one request at a time, so there a lost race's retry takes moto's time from \
+every other writer, where on DynamoDB writers wait side by side. \"vs 1 writer\" compares with the single writer of the same mode.\n",
+        contention.first().map_or(0, |c| c.rates.len()),
+        conditions::ADDED_LATENCY_MS
     );
     let _ = writeln!(
         md,
-        "| writers | databases | commits | commits/s | vs 1 writer | retries per commit | reads per commit | failures | rounds (commits/s) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        "| added per request | writers | databases | commits | commits/s | vs 1 writer | retries per commit | reads per commit | failures | rounds (commits/s) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     );
     for c in contention {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {:.1} | {:.0} % | {:.2} | {:.2} | {} | {} |",
+            "| {} ms | {} | {} | {} | {:.1} | {:.0} % | {:.2} | {:.2} | {} | {} |",
+            c.added_ms,
             c.writers,
             c.databases,
             c.commits,
             c.rate(),
-            single.map(|s| c.rate() / s * 100.0).unwrap_or(f64::NAN),
+            single_writer(contention, c.added_ms)
+                .map(|s| c.rate() / s * 100.0)
+                .unwrap_or(f64::NAN),
             c.retries_per_commit(),
             c.reads_per_commit(),
             c.failures,
@@ -770,6 +780,14 @@ async fn cold_starts(
         out.push(f);
     }
     Ok(out)
+}
+
+/// The single-writer rate of the contention runs with `added_ms`.
+fn single_writer(contention: &[storage::Contention], added_ms: u64) -> Option<f64> {
+    contention
+        .iter()
+        .find(|c| c.writers == 1 && c.added_ms == added_ms)
+        .map(storage::Contention::rate)
 }
 
 fn verdict(ok: bool) -> &'static str {

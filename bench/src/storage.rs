@@ -12,8 +12,16 @@ use evidentsource_proto::{
 };
 use evidentsource_storage::{Store, StoreConfig, table::create_table};
 
+use crate::latency::AddedLatency;
+
 pub async fn store(endpoint: &str) -> Store {
-    let client = dynamodb_client(endpoint);
+    store_with_latency(endpoint, 0).await
+}
+
+/// A store on a fresh table whose every request waits `added_ms` before
+/// moto queues it ([`crate::latency`]).
+pub async fn store_with_latency(endpoint: &str, added_ms: u64) -> Store {
+    let client = AddedLatency::client(added_ms, &dynamodb_client(endpoint));
     let table = unique_name("bench");
     create_table(&client, &table).await.expect("table");
     Store::new(client, StoreConfig::new(table))
@@ -94,6 +102,8 @@ pub async fn write_cost(endpoint: &str) -> Vec<WriteCost> {
 pub struct Contention {
     pub writers: usize,
     pub databases: usize,
+    /// Added to every request ([`crate::latency`]); 0: moto as is.
+    pub added_ms: u64,
     /// Over all rounds.
     pub commits: u64,
     pub failures: u64,
@@ -124,15 +134,16 @@ impl Contention {
 /// must see the same drift). See [`contention_round`].
 pub async fn contention(
     endpoint: &str,
-    setups: &[(usize, usize)],
+    setups: &[(usize, usize, u64)],
     rounds: usize,
     per_writer: usize,
 ) -> Vec<Contention> {
     let mut results: Vec<Contention> = setups
         .iter()
-        .map(|&(writers, databases)| Contention {
+        .map(|&(writers, databases, added_ms)| Contention {
             writers,
             databases,
+            added_ms,
             commits: 0,
             failures: 0,
             retries: 0,
@@ -155,7 +166,7 @@ pub async fn contention(
 /// before the clock starts, so every setup starts warm.
 async fn contention_round(endpoint: &str, into: &mut Contention, per_writer: usize) {
     let (writers, databases) = (into.writers, into.databases);
-    let store = Arc::new(store(endpoint).await);
+    let store = Arc::new(store_with_latency(endpoint, into.added_ms).await);
     let mut names = Vec::new();
     for _ in 0..databases {
         let db = DatabaseName::parse(unique_name("hot")).unwrap();
