@@ -1,4 +1,4 @@
-//! `evidentsource-bench [--quick] [--only throughput|compression|contention|conditions] [--micro FILE] [--out FILE]`
+//! `evidentsource-bench [--quick] [--only throughput|compression|contention|conditions|coldstart] [--micro FILE] [--out FILE]`
 //!
 //! Starts its own moto and tansu, measures (publisher throughput against
 //! the raw-rdkafka limit and the Python peer, interleaved; publisher peak
@@ -25,7 +25,8 @@ use rdkafka::mocking::MockCluster;
 struct Args {
     quick: bool,
     /// Run one section and print its figures, without writing the report
-    /// (for tuning): `throughput` or `contention`.
+    /// (for tuning): `throughput`, `compression`, `contention`,
+    /// `conditions` or `coldstart`.
     only: Option<String>,
     micro: Option<PathBuf>,
     out: PathBuf,
@@ -45,12 +46,18 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--only" => {
                 let section = it
                     .next()
-                    .ok_or("--only throughput|compression|contention|conditions")?;
-                if !["throughput", "compression", "contention", "conditions"]
-                    .contains(&section.as_str())
+                    .ok_or("--only throughput|compression|contention|conditions|coldstart")?;
+                if ![
+                    "throughput",
+                    "compression",
+                    "contention",
+                    "conditions",
+                    "coldstart",
+                ]
+                .contains(&section.as_str())
                 {
                     return Err(format!(
-                        "--only {section:?}: throughput, compression, contention or conditions"
+                        "--only {section:?}: throughput, compression, contention, conditions or coldstart"
                     ));
                 }
                 parsed.only = Some(section.clone());
@@ -87,7 +94,7 @@ async fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             eprintln!(
-                "evidentsource-bench: {e}\nusage: evidentsource-bench [--quick] [--only throughput|compression|contention|conditions] [--micro FILE] [--out FILE]"
+                "evidentsource-bench: {e}\nusage: evidentsource-bench [--quick] [--only throughput|compression|contention|conditions|coldstart] [--micro FILE] [--out FILE]"
             );
             return ExitCode::from(2);
         }
@@ -110,6 +117,29 @@ async fn run(args: Args) -> Result<(), String> {
     let brokers = servers.kafka_brokers.clone();
     let topic = unique_name("bench-events");
     create_topic(&brokers, &topic, 3).await?;
+
+    if args.only.as_deref() == Some("coldstart") {
+        let starts = cold_starts(&root, &servers, &topic, if args.quick { 2 } else { 5 }).await?;
+        let mut md = String::new();
+        cold_start_table(&mut md, &starts);
+        // Every start, not only the medians: a wait that comes and goes
+        // with timing shows here.
+        for f in &starts {
+            let handled: Vec<String> = f
+                .online
+                .iter()
+                .map(|r| format!("{:.1}", ms(r.handled)))
+                .collect();
+            let _ = writeln!(
+                md,
+                "{}: handled (network) [{}] ms",
+                f.name,
+                handled.join(" ")
+            );
+        }
+        println!("{md}");
+        return Ok(());
+    }
 
     // 1. Publisher throughput: on tansu (the issue's broker), then on
     // librdkafka's mock cluster, a broker cheap enough that the publishers'
@@ -482,31 +512,7 @@ kafka-python and kafkajs decode only gzip without extra packages, so the default
 *Without network*: an event that needs no server (an invalid database name, an empty batch); *with*: one that does (create a database in moto, \
 publish one record to tansu, execute one create-database command). Medians of the starts per row.\n"
     );
-    let _ = writeln!(
-        md,
-        "| function | size | ready (no network) | handled (no network) | ready (network) | handled (network) |\n|---|---:|---:|---:|---:|---:|"
-    );
-    for f in starts {
-        let cell = |runs: &[ColdStart], pick: fn(&ColdStart) -> Duration| {
-            if runs.is_empty() {
-                "—".to_owned()
-            } else {
-                let v: Vec<f64> = runs.iter().map(|r| ms(pick(r))).collect();
-                format!("{:.1} ms", median(&v))
-            }
-        };
-        let _ = writeln!(
-            md,
-            "| {} | {:.1} MB | {} | {} | {} | {} |",
-            f.name,
-            f.size as f64 / 1048576.0,
-            cell(&f.offline, |r| r.ready),
-            cell(&f.offline, |r| r.handled),
-            cell(&f.online, |r| r.ready),
-            cell(&f.online, |r| r.handled),
-        );
-    }
-    let _ = writeln!(md);
+    cold_start_table(&mut md, starts);
 
     let _ = writeln!(md, "## 3. Write cost\n");
     let _ = writeln!(
@@ -597,6 +603,35 @@ then handles it. Peak RSS (VmHWM): {:.1} MB at start, {:.1} MB with the event de
         }
     }
     md
+}
+
+/// The cold-start table: medians of each function's starts.
+fn cold_start_table(md: &mut String, starts: &[FunctionStarts]) {
+    let _ = writeln!(
+        md,
+        "| function | size | ready (no network) | handled (no network) | ready (network) | handled (network) |\n|---|---:|---:|---:|---:|---:|"
+    );
+    for f in starts {
+        let cell = |runs: &[ColdStart], pick: fn(&ColdStart) -> Duration| {
+            if runs.is_empty() {
+                "—".to_owned()
+            } else {
+                let v: Vec<f64> = runs.iter().map(|r| ms(pick(r))).collect();
+                format!("{:.1} ms", median(&v))
+            }
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {:.1} MB | {} | {} | {} | {} |",
+            f.name,
+            f.size as f64 / 1048576.0,
+            cell(&f.offline, |r| r.ready),
+            cell(&f.offline, |r| r.handled),
+            cell(&f.online, |r| r.ready),
+            cell(&f.online, |r| r.handled),
+        );
+    }
+    let _ = writeln!(md);
 }
 
 fn ms(d: Duration) -> f64 {
