@@ -481,8 +481,8 @@ Machines here are noisy: the ratios, measured side by side in one run, are the f
         md,
         "Stream batches of Transacted head records (16 databases, 3 partitions) through three publishers to the same broker, \
 {rounds} interleaved rounds per size (the order rotates each round), medians in records/s:\n\n\
-- **handler**: `Publisher::handle` on the deserialized Lambda event (classify, encode, produce, await every delivery), warm;\n\
-- **raw rdkafka (the limit)**: the same messages encoded beforehand, produced with the publisher's producer settings (`producer_config`), every delivery awaited;\n\
+- **handler**: `Publisher::handle` on the deserialized Lambda event (classify, encode, produce, send at once when the batch is enqueued, await every delivery), warm;\n\
+- **raw rdkafka (the limit)**: the same messages encoded beforehand, produced with the publisher's producer settings (`producer_config`), sent at once when all are enqueued as the handler does (`flush_queued`), every delivery awaited;\n\
 - **Python peer**: `bench/python/publisher.py` (boto3 `TypeDeserializer`, generated protobuf classes, confluent-kafka with the same settings key for key), second round of its process, from the parsed event to `flush()`.\n"
     );
     let _ = writeln!(md, "### On tansu\n");
