@@ -257,6 +257,12 @@ pub async fn throughput(
             median(&t.raw),
             median(&t.python)
         );
+        eprintln!(
+            "    rounds: handler [{}]  raw [{}]  python [{}]",
+            self::rounds(&t.handler),
+            self::rounds(&t.raw),
+            self::rounds(&t.python)
+        );
         results.push(t);
     }
     Ok(results)
