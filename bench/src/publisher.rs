@@ -116,7 +116,7 @@ pub async fn run_raw<C: ClientContext + 'static>(
             Err((e, _)) => panic!("raw producer: {e}"),
         }
     }
-    flush_queued(producer, Duration::from_secs(120));
+    let _flushing = flush_queued(producer, Duration::from_secs(120));
     for delivery in in_flight {
         delivery.await.expect("delivery").expect("delivered");
     }

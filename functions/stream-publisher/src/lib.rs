@@ -244,13 +244,14 @@ impl Publisher {
         }
 
         // The whole batch is enqueued: send it now rather than after
-        // linger.ms, which only pays while messages keep coming.
-        if !in_flight.is_empty() {
+        // linger.ms, which only pays while messages keep coming. The flush
+        // ends when this function stops waiting (`_flushing` dropped).
+        let _flushing = (!in_flight.is_empty()).then(|| {
             flush_queued(
                 &producer,
                 deadline.saturating_duration_since(Instant::now()),
-            );
-        }
+            )
+        });
 
         // One timer for the whole batch (not one per delivery); a delivery
         // that is already confirmed counts even after the deadline. A broker

@@ -38,7 +38,7 @@ pub use connect::{
     KafkaConnectError, cold_start_check, connect_early, probe_connection, verify_connection,
 };
 pub use context::{KafkaContext, RECENT};
-pub use flush::flush_queued;
+pub use flush::{Flushing, flush_queued};
 pub use msk_iam::MskIamTokenSource;
 pub use secret::{Secret, load_sasl_secret};
 pub use settings::{Compression, Credentials, KafkaSettings, SaslMechanism, SecurityProtocol};
