@@ -10,7 +10,7 @@ use std::{
 };
 
 use aws_lambda_events::event::dynamodb::Event;
-use evidentsource_kafka_config::KafkaContext;
+use evidentsource_kafka_config::{KafkaContext, flush_queued};
 use evidentsource_stream_publisher::{
     Classified, Publisher, PublisherConfig, classify, producer_config,
 };
@@ -97,7 +97,8 @@ pub fn pre_encode(event: &Event) -> Encoded {
 }
 
 /// The limit: the same messages, already encoded, through a producer with
-/// the publisher's settings; every delivery awaited. Records/s.
+/// the publisher's settings, sent at once when all are enqueued (as the
+/// handler does, `flush_queued`); every delivery awaited. Records/s.
 pub async fn run_raw<C: ClientContext + 'static>(
     producer: &FutureProducer<C>,
     topic: &str,
@@ -115,6 +116,7 @@ pub async fn run_raw<C: ClientContext + 'static>(
             Err((e, _)) => panic!("raw producer: {e}"),
         }
     }
+    let _flushing = flush_queued(producer, Duration::from_secs(120));
     for delivery in in_flight {
         delivery.await.expect("delivery").expect("delivered");
     }
@@ -254,6 +256,12 @@ pub async fn throughput(
             median(&t.handler),
             median(&t.raw),
             median(&t.python)
+        );
+        eprintln!(
+            "    rounds: handler [{}]  raw [{}]  python [{}]",
+            self::rounds(&t.handler),
+            self::rounds(&t.raw),
+            self::rounds(&t.python)
         );
         results.push(t);
     }

@@ -5,7 +5,8 @@
 //! event to the `ReportBatchItemFailures` response; `main.rs` builds the
 //! producer once per cold start.
 //!
-//! Delivery: all messages of a batch are in flight together and every
+//! Delivery: all messages of a batch are in flight together, sent as soon
+//! as the last is enqueued (without waiting out `linger.ms`), and every
 //! delivery is awaited. If any fails, the earliest failed record is reported,
 //! so Lambda retries from it and nothing after it is skipped; messages after
 //! it that did get through are re-sent byte-identical (same `ce_id`).
@@ -32,7 +33,9 @@ use aws_lambda_events::event::{
     streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse},
 };
 use evidentsource_database_events::DatabaseEvent;
-use evidentsource_kafka_config::{KafkaAuthError, KafkaContext, ProducerProfile, cold_start_check};
+use evidentsource_kafka_config::{
+    KafkaAuthError, KafkaContext, ProducerProfile, cold_start_check, flush_queued,
+};
 use rdkafka::{
     ClientConfig,
     error::{KafkaError, RDKafkaErrorCode},
@@ -239,6 +242,16 @@ impl Publisher {
                 }
             }
         }
+
+        // The whole batch is enqueued: send it now rather than after
+        // linger.ms, which only pays while messages keep coming. The flush
+        // ends when this function stops waiting (`_flushing` dropped).
+        let _flushing = (!in_flight.is_empty()).then(|| {
+            flush_queued(
+                &producer,
+                deadline.saturating_duration_since(Instant::now()),
+            )
+        });
 
         // One timer for the whole batch (not one per delivery); a delivery
         // that is already confirmed counts even after the deadline. A broker

@@ -17,27 +17,68 @@ use crate::{KafkaAuthError, KafkaContext, KafkaSettings};
 /// again: a refusal is noticed within about this long.
 const SLICE: Duration = Duration::from_millis(250);
 
-/// Asks for `topic`'s metadata on a background thread, so the producer is
-/// connected before the first event arrives.
+/// How long [`connect_early`] keeps asking before it leaves the rest to
+/// librdkafka's own timers.
+const EARLY: Duration = Duration::from_secs(10);
+
+/// Metadata requests [`connect_early`] makes at most: the bootstrap
+/// broker answers the first, a learned broker the second (or the first
+/// again, retried by librdkafka after the bootstrap connection closed); the
+/// bound keeps a cluster that never names its brokers from being asked in
+/// a loop.
+const EARLY_REQUESTS: usize = 3;
+
+/// The node id librdkafka gives a broker of `bootstrap.servers` until the
+/// cluster's metadata names it.
+const BOOTSTRAP_NODE: i32 = -1;
+
+/// Asks for `topic`'s metadata on a background thread until a broker of
+/// the cluster (not a bootstrap address) has answered, so the producer is
+/// connected and has its producer id before the first event arrives.
 ///
-/// Why: an idempotent producer (ours all are) first asks for its producer
-/// id 500 ms after it is created, and when no broker connection is up by
-/// then it tries again 500 ms later; nothing is sent before it has the id.
-/// librdkafka connects lazily, so without this the first batch of every cold
-/// start waits about a second; with it, about half a second (the first
-/// timer), overlapping the runtime's wait for the event.
+/// Why: an idempotent producer (ours all are) sends nothing before it has
+/// a producer id, and librdkafka asks for one only when a metadata response
+/// arrives while a broker it learned from the metadata is up, or when its
+/// PID timer fires (500 ms after it gave up the last time). The first
+/// metadata response always comes through the bootstrap connection, which
+/// librdkafka (≥ 2.10) closes as soon as that response names the cluster's
+/// brokers: at that moment no broker is up, the PID request is put off by
+/// the 500 ms timer, and the learned broker, connected a moment later,
+/// triggers nothing. So a first batch waited about half a second after
+/// every cold start, unless some other metadata request happened to be
+/// answered by the learned broker. Asking again until a learned broker
+/// answers makes that happen on purpose: its answer runs librdkafka's PID
+/// request at once (docs/PERFORMANCE.md, "First event after a cold start").
+/// The learned broker is connected 11 ms after the bootstrap one at the
+/// earliest (`reconnect.backoff.ms` in [`KafkaSettings::producer_config`]).
 pub fn connect_early(producer: &FutureProducer<KafkaContext>, topic: &str) {
     let producer = producer.clone();
     let topic = topic.to_owned();
     std::thread::spawn(move || {
-        if let Err(error) = producer
-            .client()
-            .fetch_metadata(Some(&topic), Duration::from_secs(10))
-        {
+        if let Err(error) = warm_up(producer.client(), &topic, EARLY) {
             // Not fatal: sending connects as well, just later.
             tracing::warn!(%error, topic, "could not reach the brokers at cold start");
         }
     });
+}
+
+/// Fetches `topic`'s metadata until a learned broker answers (see
+/// [`connect_early`]), [`EARLY_REQUESTS`] times at most, within `timeout`.
+/// Blocks the calling thread.
+fn warm_up<C: ClientContext>(
+    client: &Client<C>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<(), KafkaError> {
+    let started = Instant::now();
+    for _ in 0..EARLY_REQUESTS {
+        let left = timeout.saturating_sub(started.elapsed());
+        let metadata = client.fetch_metadata(Some(topic), left)?;
+        if metadata.orig_broker_id() != BOOTSTRAP_NODE {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Why [`verify_connection`] found no working connection.

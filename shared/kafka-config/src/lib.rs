@@ -22,6 +22,7 @@ mod ca_secret;
 mod clients;
 mod connect;
 mod context;
+mod flush;
 mod msk_iam;
 mod resolve;
 mod secret;
@@ -37,6 +38,7 @@ pub use connect::{
     KafkaConnectError, cold_start_check, connect_early, probe_connection, verify_connection,
 };
 pub use context::{KafkaContext, RECENT};
+pub use flush::{Flushing, flush_queued};
 pub use msk_iam::MskIamTokenSource;
 pub use secret::{Secret, load_sasl_secret};
 pub use settings::{Compression, Credentials, KafkaSettings, SaslMechanism, SecurityProtocol};

@@ -403,7 +403,15 @@ impl KafkaSettings {
             // Bounded so that a delivery is settled well within the
             // function's timeout.
             .set("message.timeout.ms", "30000")
-            .set("request.timeout.ms", "10000");
+            .set("request.timeout.ms", "10000")
+            // librdkafka connects to the broker the cluster's metadata
+            // names at most every reconnect.backoff.ms / 2 (at least 11 ms)
+            // after the bootstrap connection: 50 ms with the default 100,
+            // all of it added to the first event after a cold start (see
+            // `connect_early`). A reconnection after a broker went away
+            // starts this soon too, and backs off exponentially up to
+            // reconnect.backoff.max.ms (10 s) as before.
+            .set("reconnect.backoff.ms", "20");
         c
     }
 

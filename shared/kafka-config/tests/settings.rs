@@ -244,6 +244,11 @@ fn producer_settings() {
     // gzip by default: kafka-python and kafkajs decode no other codec
     // without extra packages.
     assert_eq!(p["compression.type"], "gzip");
+    // The broker the metadata names is connected to within 11 ms of the
+    // bootstrap connection (librdkafka waits reconnect.backoff.ms / 2, at
+    // least 11 ms), not 50: that wait comes before every first event.
+    let backoff: u64 = p["reconnect.backoff.ms"].parse().unwrap();
+    assert!(backoff <= 22, "reconnect.backoff.ms {backoff}");
 }
 
 #[test]
