@@ -27,7 +27,9 @@ use aws_lambda_events::kafka::{KafkaEvent, KafkaRecord};
 use evidentsource_cloudevents_kafka::{TraceContext, encode};
 use evidentsource_commands::{ResponseParts, error_response, response_event, response_source};
 use evidentsource_domain::Error;
-use evidentsource_kafka_config::{KafkaAuthError, KafkaContext, ProducerProfile, cold_start_check};
+use evidentsource_kafka_config::{
+    KafkaAuthError, KafkaContext, ProducerProfile, cold_start_check, flush_queued,
+};
 use evidentsource_proto::Message;
 use evidentsource_storage::{Deadline, Replied, Reply, ReplySlot, Store, StoreError};
 use futures::future::join_all;
@@ -244,6 +246,16 @@ impl Processor {
                 }
             }
         }
+
+        // Every response of the partition is enqueued: send them now
+        // rather than after linger.ms (shared/kafka-config/src/flush.rs).
+        // The flush ends when this function stops waiting.
+        let _flushing = (!in_flight.is_empty()).then(|| {
+            flush_queued(
+                &self.producer,
+                deadline.saturating_duration_since(Instant::now()),
+            )
+        });
 
         // A broker refusing our credentials or certificate ends the wait
         // as well: librdkafka would retry until the deadline, in vain.

@@ -11,6 +11,7 @@ use evidentsource_commands::CommandRequest;
 use evidentsource_domain::{ErrorCode, Transaction};
 use evidentsource_kafka_config::{
     EnvError, KafkaContext, KafkaSettings, ProducerProfile, Topics, base_uri_from_lookup,
+    flush_queued,
 };
 use lambda_http::http::HeaderMap;
 use rdkafka::{
@@ -146,18 +147,30 @@ impl AsyncSubmit {
             .key(&correlation_id)
             .payload(&message.value)
             .headers(message.owned_headers());
-        let sent = tokio::select! {
-            biased;
-            sent = self.producer.send(record, self.config.timeout) => {
-                sent.map(|_| ()).map_err(|(error, _)| error.to_string())
-            }
-            // A refused handshake (wrong password, untrusted certificate)
-            // ends the wait at once instead of at the timeout. The log names
-            // the setting to fix; the client only learns that the service
-            // cannot reach its broker.
-            refused = self.context.auth_failed() => {
-                tracing::error!(error = %refused, topic = self.config.topic, "async submit: the broker refused the connection (fix the Kafka credential or certificate setting the error names)");
-                Err("the service cannot connect to its Kafka cluster".to_owned())
+        let sent = match self.producer.send_result(record) {
+            Err((error, _)) => Err(error.to_string()),
+            Ok(delivery) => {
+                // The command is all there is to send: send it now rather
+                // than after linger.ms (shared/kafka-config/src/flush.rs).
+                // The flush ends when this wait does.
+                let _flushing = flush_queued(&self.producer, self.config.timeout);
+                tokio::select! {
+                    biased;
+                    // The producer's message timeout (its profile) bounds it.
+                    sent = delivery => match sent {
+                        Ok(Ok(_)) => Ok(()),
+                        Ok(Err((error, _))) => Err(error.to_string()),
+                        Err(_canceled) => Err("the producer dropped the command".to_owned()),
+                    },
+                    // A refused handshake (wrong password, untrusted
+                    // certificate) ends the wait at once instead of at the
+                    // timeout. The log names the setting to fix; the client
+                    // only learns that the service cannot reach its broker.
+                    refused = self.context.auth_failed() => {
+                        tracing::error!(error = %refused, topic = self.config.topic, "async submit: the broker refused the connection (fix the Kafka credential or certificate setting the error names)");
+                        Err("the service cannot connect to its Kafka cluster".to_owned())
+                    }
+                }
             }
         };
         match sent {
