@@ -188,7 +188,7 @@ impl Intercept for ReadMeter {
     }
 }
 
-fn event(id: String, subject: String) -> CloudEvent {
+pub(crate) fn event(id: String, subject: String) -> CloudEvent {
     CloudEvent {
         id,
         source: "https://example.com/shop/orders".into(),
@@ -205,7 +205,7 @@ fn event(id: String, subject: String) -> CloudEvent {
     }
 }
 
-fn transaction(
+pub(crate) fn transaction(
     db: &DatabaseName,
     events: Vec<CloudEvent>,
     conditions: Vec<AppendCondition>,
@@ -223,7 +223,7 @@ fn transaction(
     .expect("a valid transaction")
 }
 
-fn percentile(values: &[f64], q: f64) -> f64 {
+pub(crate) fn percentile(values: &[f64], q: f64) -> f64 {
     if values.is_empty() {
         return f64::NAN;
     }
@@ -432,7 +432,7 @@ pub async fn measure(endpoint: &str, shape: Shape, events: u64, samples: usize) 
 }
 
 /// Indexes up to the head; returns the write units it took.
-async fn index(store: &Store, db: &DatabaseName) -> u64 {
+pub(crate) async fn index(store: &Store, db: &DatabaseName) -> u64 {
     let mut units = 0;
     loop {
         let progress = store

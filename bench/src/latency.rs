@@ -32,8 +32,17 @@ impl AddedLatency {
     pub fn client(ms: u64, client: &aws_sdk_dynamodb::Client) -> aws_sdk_dynamodb::Client {
         let latency = AddedLatency::default();
         latency.set(ms);
+        latency.on(client)
+    }
+
+    /// `client` with every request delayed by what this is set to.
+    pub fn on(&self, client: &aws_sdk_dynamodb::Client) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::from_conf(
-            client.config().to_builder().interceptor(latency).build(),
+            client
+                .config()
+                .to_builder()
+                .interceptor(self.clone())
+                .build(),
         )
     }
 }

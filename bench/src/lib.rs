@@ -2,6 +2,7 @@
 //! `docs/PERFORMANCE.md`).
 
 pub mod cold_start;
+pub mod commit_kinds;
 pub mod compression;
 pub mod conditions;
 pub mod latency;

@@ -1,8 +1,9 @@
-//! `evidentsource-bench [--quick] [--only throughput|compression|contention|conditions|coldstart] [--micro FILE] [--out FILE]`
+//! `evidentsource-bench [--quick] [--only throughput|compression|contention|commits|conditions|coldstart] [--micro FILE] [--out FILE]`
 //!
 //! Starts its own moto and tansu, measures (publisher throughput against
 //! the raw-rdkafka limit and the Python peer, interleaved; publisher peak
-//! RSS; write cost; contention; conditions at scale) and writes the report (default
+//! RSS; write cost; round trips per commit kind; contention; conditions at
+//! scale) and writes the report (default
 //! `docs/PERFORMANCE.md`), with the micro-benchmark output of FILE (from
 //! `cargo bench --bench hot_paths`) included. `make bench` runs it all.
 //!
@@ -15,7 +16,7 @@ use std::{
 
 use evidentsource_bench::{
     cold_start::{self, ColdStart},
-    compression, conditions,
+    commit_kinds, compression, conditions,
     publisher::{self, Throughput, median},
     records, storage,
 };
@@ -25,7 +26,7 @@ use rdkafka::mocking::MockCluster;
 struct Args {
     quick: bool,
     /// Run one section and print its figures, without writing the report
-    /// (for tuning): `throughput`, `compression`, `contention`,
+    /// (for tuning): `throughput`, `compression`, `contention`, `commits`,
     /// `conditions` or `coldstart`.
     only: Option<String>,
     micro: Option<PathBuf>,
@@ -44,20 +45,21 @@ fn parse(args: &[String]) -> Result<Args, String> {
         match a.as_str() {
             "--quick" => parsed.quick = true,
             "--only" => {
-                let section = it
-                    .next()
-                    .ok_or("--only throughput|compression|contention|conditions|coldstart")?;
+                let section = it.next().ok_or(
+                    "--only throughput|compression|contention|commits|conditions|coldstart",
+                )?;
                 if ![
                     "throughput",
                     "compression",
                     "contention",
+                    "commits",
                     "conditions",
                     "coldstart",
                 ]
                 .contains(&section.as_str())
                 {
                     return Err(format!(
-                        "--only {section:?}: throughput, compression, contention, conditions or coldstart"
+                        "--only {section:?}: throughput, compression, contention, commits, conditions or coldstart"
                     ));
                 }
                 parsed.only = Some(section.clone());
@@ -94,7 +96,7 @@ async fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             eprintln!(
-                "evidentsource-bench: {e}\nusage: evidentsource-bench [--quick] [--only throughput|compression|contention|conditions|coldstart] [--micro FILE] [--out FILE]"
+                "evidentsource-bench: {e}\nusage: evidentsource-bench [--quick] [--only throughput|compression|contention|commits|conditions|coldstart] [--micro FILE] [--out FILE]"
             );
             return ExitCode::from(2);
         }
@@ -195,6 +197,14 @@ async fn run(args: Args) -> Result<(), String> {
         None | Some("conditions") => conditions(&servers.dynamodb_endpoint, &args).await,
         _ => Vec::new(),
     };
+    if args.only.as_deref() == Some("commits") {
+        let mut md = String::new();
+        commit_kinds::measure(&servers.dynamodb_endpoint, commit_samples(&args))
+            .await
+            .render(&mut md);
+        println!("{md}");
+        return Ok(());
+    }
     if args.only.as_deref() == Some("conditions") {
         let mut md = String::new();
         conditions::render(&mut md, &conditions, condition_samples(&args));
@@ -234,6 +244,7 @@ async fn run(args: Args) -> Result<(), String> {
         return Ok(());
     }
     let costs = storage::write_cost(&servers.dynamodb_endpoint).await;
+    let kinds = commit_kinds::measure(&servers.dynamodb_endpoint, commit_samples(&args)).await;
 
     // 4. Contention.
     let contention = contention(&servers.dynamodb_endpoint, &args).await;
@@ -255,6 +266,7 @@ async fn run(args: Args) -> Result<(), String> {
         &codecs,
         &rss,
         &costs,
+        &kinds,
         &contention,
         &conditions,
         &starts,
@@ -263,6 +275,10 @@ async fn run(args: Args) -> Result<(), String> {
     std::fs::write(&args.out, report).map_err(|e| format!("{}: {e}", args.out.display()))?;
     eprintln!("wrote {}", args.out.display());
     Ok(())
+}
+
+fn commit_samples(args: &Args) -> usize {
+    if args.quick { 10 } else { 50 }
 }
 
 fn condition_samples(args: &Args) -> usize {
@@ -394,6 +410,7 @@ fn render(
     codecs: &[compression::CodecRun],
     rss: &serde_json::Value,
     costs: &[storage::WriteCost],
+    kinds: &commit_kinds::CommitKinds,
     contention: &[storage::Contention],
     conditions: &[conditions::Scale],
     starts: &[FunctionStarts],
@@ -453,6 +470,7 @@ Machines here are noisy: the ratios, measured side by side in one run, are the f
             verdict(per <= 0.5 && c.write_round_trips == 1)
         );
     }
+    kinds.target_row(&mut md, verdict);
     let hot = |ms| {
         let single = single_writer(contention, ms)?;
         let hot = contention
@@ -550,14 +568,17 @@ on the items actually sent (transactional writes: 2 WU per started KB), round tr
         );
     }
 
+    let _ = writeln!(md, "\n### Round trips per commit kind\n");
+    kinds.render(&mut md);
+
     let _ = writeln!(md, "\n## 4. Contention\n");
     let _ = writeln!(
         md,
         "Concurrent writers in one process, each committing single-event transactions (with a transaction id, without conditions: each must commit) \
 through one `Store`, against moto (which handles one request at a time, so the absolute rate is moto's). Each setup runs on a fresh table with its \
 connections opened before the clock starts; the setups are interleaved, {} round(s) with the order rotating, and the rate is the median round. \
-Retries = commit attempts beyond the first; reads = read round trips per commit (head and transaction id; a lost race returns the new head, so \
-retries read nothing). Every setup runs twice, interleaved: on moto as is, and with {} ms added to each request before moto queues it \
+Retries = commit attempts beyond the first; reads = read round trips per commit (the head, unless the process remembers it: the writers share \
+one `Store`, which remembers the head the last commit left; a lost race returns the new head, so retries read nothing). Every setup runs twice, interleaved: on moto as is, and with {} ms added to each request before moto queues it \
 (`bench/src/latency.rs`), a stand-in for DynamoDB's latency: moto handles one request at a time, so there a lost race's retry takes moto's time from \
 every other writer, where on DynamoDB writers wait side by side. \"vs 1 writer\" compares with the single writer of the same mode.\n",
         contention.first().map_or(0, |c| c.rates.len()),

@@ -17,7 +17,8 @@ pub const OUTCOMES: &[&str] = &["ok", "client_error", "server_error"];
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct CommitMeasure {
     pub commits: u64,
-    /// Commit attempts after the first (other writers won the race).
+    /// Commit attempts after the first (another writer won the race, or the
+    /// head this instance remembered was stale).
     pub retries: u64,
     /// An append condition that did not hold (409 FAILED_PRECONDITION).
     pub condition_failures: u64,

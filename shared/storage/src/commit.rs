@@ -1,11 +1,14 @@
-//! The commit protocol (see `docs/storage.md`): read the head, answer a
-//! transaction id that committed before from its record, evaluate the
-//! append conditions, and send the head update conditioned on the basis
-//! with the chunks and the idempotency record in one `TransactWriteItems`;
-//! when another writer wins the race for the head, back off and go again
-//! from the head it left. A failed attempt that was sent more than once is
-//! checked for its own commit first (`crate::attempt`); what a cancellation
-//! says is read in `crate::cancellation`.
+//! The commit protocol (see `docs/storage.md`): take the head (the one
+//! this process last saw, see `crate::heads`, else read it), evaluate the
+//! append conditions at it, and send the head update conditioned on the
+//! basis with the chunks and the idempotency record in one
+//! `TransactWriteItems`. When the head moved (another writer won the race,
+//! or the remembered head was stale) go again from the head the
+//! cancellation returned, after a backoff if it was a race. A transaction
+//! id that committed before fails its record's put condition, and its
+//! record then answers. A failed attempt that was sent more than once is
+//! checked for its own commit first (`crate::attempt`); what a
+//! cancellation says is read in `crate::cancellation`.
 
 use std::time::Duration;
 
@@ -112,15 +115,23 @@ impl Store {
         let chunks = pack_events(&tx.events);
         let count = tx.events.len() as u64;
         let mut cost = CommitPlanSummary::default();
-        // The revision of the head after which the transaction id was found
-        // unused: a later head may hold a commit of the same id.
-        let mut id_unused_at: Option<u64> = None;
-        // The head a cancelled attempt returned, saving a re-read.
-        let mut known_head: Option<HeadItem> = None;
-        // The index's watermark read with the head (conditions only).
-        let mut watermark = 0;
+        // The head to go from without reading it: this process's last
+        // known head (see `crate::heads`), then the head a cancelled
+        // attempt returned.
+        let conditional = !tx.conditions.is_empty();
+        let remembered = self.heads.get(name).filter(|k| k.serves(conditional));
+        // The index's watermark read with (or before) the head, for the
+        // conditions.
+        let mut watermark = remembered.as_ref().map_or(0, |k| k.watermark);
+        let mut known_head: Option<HeadItem> = remembered.map(|k| k.head);
+        // Whether `known_head` is a guess (remembered) rather than a head
+        // read or returned now: a guess is not trusted to refuse a
+        // condition, and losing the race on it is not contention.
+        let mut guessed = known_head.is_some();
+        // Races lost to other writers (they set the backoff).
+        let mut races_lost = 0;
         // The last commit round trip: the least time an attempt needs.
-        let mut round_trip = Duration::ZERO;
+        let mut round_trip = self.heads.round_trip();
         let busy = || {
             format!("transaction on {name:?}: other writers kept winning until the deadline; retry")
         };
@@ -128,13 +139,12 @@ impl Store {
         for attempt in 1..=self.config.max_attempts {
             let head = match known_head.take() {
                 // Same incarnation: the watermark read before still holds.
-                Some(head) => head,
+                Some(head) => self.heads.freshest(head),
                 None => {
+                    guessed = false;
                     cost.read_round_trips += 1;
                     let read = tokio::time::Instant::now();
-                    let head = if tx.conditions.is_empty() {
-                        self.active_head(name).await?
-                    } else {
+                    let head = if conditional {
                         // The index's watermark comes in the same query.
                         let at = self
                             .head_and_watermark(name)
@@ -142,7 +152,12 @@ impl Store {
                             .filter(|at| at.head.is_active())
                             .ok_or_else(|| Error::not_found(name))?;
                         watermark = at.watermark;
+                        self.heads.remember(&at.head, Some(at.watermark));
                         at.head
+                    } else {
+                        let head = self.active_head(name).await?;
+                        self.heads.remember(&head, None);
+                        head
                     };
                     // Until a commit is measured, a read is the estimate.
                     round_trip = round_trip.max(read.elapsed());
@@ -150,67 +165,40 @@ impl Store {
                 }
             };
 
-            // The transaction id's record and the conditions are read at
-            // once: both depend only on the head.
-            let id_to_check = match (&tx.transaction_id, id_unused_at) {
-                (Some(id), None) => Some(id),
-                _ => None,
-            };
-            let mut evaluation_cost = CommitPlanSummary::default();
-            let (recorded, evaluation) = tokio::join!(
-                async {
-                    match id_to_check {
-                        Some(id) => self.read_tx_record(&head, id, &fingerprint).await,
-                        None => Ok(None),
-                    }
-                },
-                async {
-                    if tx.conditions.is_empty() {
-                        return Ok(None);
-                    }
-                    // Boxed: the evaluation's state would make every
-                    // caller's future (and its stack in debug builds) large.
+            if conditional {
+                let mut evaluation_cost = CommitPlanSummary::default();
+                // Boxed: the evaluation's state would make every caller's
+                // future (and its stack in debug builds) large.
+                let evaluation =
                     Box::pin(self.evaluate(&head, watermark, &tx.conditions, &mut evaluation_cost))
-                        .await
-                        .map(Some)
-                }
-            );
-            // Side by side, they take the longer one's round trips.
-            cost.read_round_trips += evaluation_cost
-                .read_round_trips
-                .max(u32::from(id_to_check.is_some()));
-            if id_to_check.is_some() {
-                if let Some(summary) = recorded? {
-                    return Ok(CommitOutcome::IdCommittedBefore { summary, cost });
-                }
-                id_unused_at = Some(head.revision);
-            }
-
-            if let Some(evaluation) = evaluation? {
-                match evaluation {
+                        .await?;
+                cost.read_round_trips += evaluation_cost.read_round_trips;
+                let check = match evaluation {
+                    // This process saw a newer revision than the guess:
+                    // read the head.
+                    Evaluation::Stale if guessed => continue,
                     Evaluation::Stale => {
                         self.pause(backoff(attempt), round_trip, busy).await?;
                         continue;
                     }
-                    Evaluation::Checked(check) => {
-                        if let Err(failed) = check.result(&tx.conditions) {
-                            // The head moved since the id was found unused:
-                            // a concurrent request with the same id may have
-                            // committed, and its commit fails our conditions.
-                            // It is our result, not a failed precondition.
-                            if let (Some(id), Some(at)) = (&tx.transaction_id, id_unused_at)
-                                && head.revision > at
-                            {
-                                cost.read_round_trips += 1;
-                                if let Some(summary) =
-                                    self.read_tx_record(&head, id, &fingerprint).await?
-                                {
-                                    return Ok(CommitOutcome::IdCommittedBefore { summary, cost });
-                                }
-                            }
-                            return Err(failed.into());
+                    Evaluation::Checked(check) => check,
+                };
+                if let Err(failed) = check.result(&tx.conditions) {
+                    if guessed {
+                        // Decided again on the head as it is now.
+                        continue;
+                    }
+                    // A commit of the same transaction id (an earlier
+                    // request whose answer was lost, or a concurrent one)
+                    // may be what fails the conditions: its result is ours,
+                    // not a failed precondition.
+                    if let Some(id) = &tx.transaction_id {
+                        cost.read_round_trips += 1;
+                        if let Some(summary) = self.read_tx_record(&head, id, &fingerprint).await? {
+                            return Ok(CommitOutcome::IdCommittedBefore { summary, cost });
                         }
                     }
+                    return Err(failed.into());
                 }
             }
 
@@ -268,6 +256,7 @@ impl Store {
                     ))
                 })?;
             round_trip = sent.elapsed() / sends.count().max(1);
+            self.heads.note_round_trip(round_trip);
             let committed = |cost: &mut CommitPlanSummary| {
                 cost.items = 1 + chunks.len() + usize::from(tx.transaction_id.is_some());
                 cost.chunks = chunks.len();
@@ -276,6 +265,7 @@ impl Store {
             let e = match result {
                 Ok(out) => {
                     committed(&mut cost);
+                    self.heads.remember(&plan.head, None);
                     cost.reported_write_units = out
                         .consumed_capacity()
                         .iter()
@@ -291,6 +281,10 @@ impl Store {
                 Err(e) => e,
             };
             let returned = returned_head(&e);
+            match &returned {
+                Some(stored) => self.heads.remember(stored, None),
+                None => self.heads.forget(name),
+            }
             // Sent more than once: an earlier send may have committed, and
             // this failure be about our own commit.
             if sends.count() > 1
@@ -299,6 +293,7 @@ impl Store {
                     .await?
             {
                 committed(&mut cost);
+                self.heads.remember(&plan.head, None);
                 self.fold_in_own_events(&head, tx, basis).await;
                 return Ok(CommitOutcome::Committed {
                     summary,
@@ -314,11 +309,22 @@ impl Store {
                     return Ok(CommitOutcome::ReplyRecordedBefore(earlier));
                 }
                 Some(reasons)
-                    if tx.transaction_id.is_some() && failed_check(&reasons, tx_index) =>
+                    if tx.transaction_id.is_some()
+                        && failed_check(&reasons, tx_index)
+                        // The record is in this head's incarnation: unless
+                        // the database was deleted (a remembered head may
+                        // be of a deleted one, whose records are not yet
+                        // reclaimed), the id committed in this database.
+                        && (!failed_check(&reasons, 0)
+                            || returned
+                                .as_ref()
+                                .is_some_and(|h| h.is_active() && h.incarnation == head.incarnation)) =>
                 {
-                    // The same transaction id committed concurrently.
+                    // The id committed before (an earlier request whose
+                    // answer was lost, or a concurrent one): its record is
+                    // in this head's incarnation.
                     let id = tx.transaction_id.as_deref().unwrap_or_default();
-                    let head = self.active_head(name).await?;
+                    cost.read_round_trips += 1;
                     return match self.read_tx_record(&head, id, &fingerprint).await? {
                         Some(summary) => Ok(CommitOutcome::IdCommittedBefore { summary, cost }),
                         None => Err(StoreError::Unavailable(format!(
@@ -331,7 +337,15 @@ impl Store {
                     // head it left (same incarnation), or re-read.
                     known_head =
                         returned.filter(|h| h.is_active() && h.incarnation == head.incarnation);
-                    let pause = contention_backoff(attempt, round_trip);
+                    // On a guess, the stored head was simply newer: go
+                    // again at once. Otherwise a writer won the race.
+                    let pause = if guessed {
+                        Duration::ZERO
+                    } else {
+                        races_lost += 1;
+                        contention_backoff(races_lost, round_trip)
+                    };
+                    guessed = false;
                     self.pause(pause, round_trip, busy).await?;
                 }
                 _ => return Err(classify_transaction("TransactWriteItems (transact)", e)),

@@ -21,6 +21,7 @@ pub mod connect;
 mod deadline;
 mod error;
 mod facts;
+mod heads;
 mod idempotency;
 pub mod index;
 mod lifecycle;

@@ -47,7 +47,12 @@ impl Store {
             .interceptor(sends.clone())
             .send();
         match self.in_time("PutItem (create)", request).await? {
-            Ok(_) => Ok(head.database()),
+            Ok(_) => {
+                // Revision 0, indexed up to 0: the first commit need not
+                // read it.
+                self.heads.remember(&head, Some(0));
+                Ok(head.database())
+            }
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
@@ -94,7 +99,10 @@ impl Store {
             .transact_items(reply.put(&self.config.table_name, slot.ttl)?)
             .send();
         match self.in_time("TransactWriteItems (create)", request).await? {
-            Ok(_) => Ok(Replied::Recorded(reply)),
+            Ok(_) => {
+                self.heads.remember(&head, Some(0));
+                Ok(Replied::Recorded(reply))
+            }
             Err(e) => match cancellation(&e) {
                 Some(reasons) if failed_check(&reasons, 1) => {
                     self.earlier_reply(&slot.correlation_id).await
@@ -246,6 +254,7 @@ impl Store {
             }
         }
         self.facts.forget(name, &head.incarnation);
+        self.heads.forget(name);
         self.reclaim_after_delete(name, &head.incarnation).await;
         Ok(Ok(()))
     }

@@ -45,6 +45,8 @@ pub struct CommitPlanSummary {
 /// The items of one commit attempt.
 pub(crate) struct CommitPlan {
     pub items: Vec<TransactWriteItem>,
+    /// The head as the commit leaves it.
+    pub head: HeadItem,
     /// Write units by DynamoDB's item-size rules.
     pub units: u64,
     /// Size by the same rules: what counts against the transaction limit.
@@ -128,6 +130,7 @@ impl Store {
         }
         Ok(CommitPlan {
             items,
+            head: new_head,
             units,
             bytes,
         })

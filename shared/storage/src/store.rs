@@ -18,6 +18,7 @@ use crate::{
     StoreError,
     deadline::{Deadline, out_of_time},
     facts::FactsCache,
+    heads::KnownHeads,
 };
 
 /// Settings of the storage layer.
@@ -69,6 +70,8 @@ pub struct Store {
     pub(crate) client: Client,
     pub(crate) config: StoreConfig,
     pub(crate) facts: Arc<FactsCache>,
+    /// Each database's last known head, to commit without reading it.
+    pub(crate) heads: Arc<KnownHeads>,
     /// Unbound (`None`): calls are limited by the SDK's timeouts and
     /// `max_attempts` only.
     pub(crate) deadline: Option<Deadline>,
@@ -80,6 +83,7 @@ impl Store {
             client,
             config,
             facts: Arc::default(),
+            heads: Arc::default(),
             deadline: None,
         }
     }
@@ -95,7 +99,7 @@ impl Store {
     /// This store with every call bounded by `deadline`: DynamoDB calls in
     /// flight at the deadline are abandoned, retry loops stop before it,
     /// and both answer [`StoreError::Unavailable`]. Cheap (the client and
-    /// the condition cache are shared): take one per invocation.
+    /// the per-process memories are shared): take one per invocation.
     pub fn with_deadline(&self, deadline: Deadline) -> Store {
         let mut bound = self.clone();
         bound.deadline = Some(deadline);

@@ -41,69 +41,86 @@ async fn a_retried_transaction_returns_the_first_result_and_writes_nothing() {
     assert_eq!(store.get_database(&name).await.unwrap().revision, 1);
 }
 
-/// The calls a commit with a transaction id and a condition makes: Query
-/// head and watermark, then side by side GetItem transaction record and
-/// Query chunks (nothing is indexed), then TransactWriteItems. A crash
-/// after each leaves either the whole transaction or nothing, and the
-/// retry settles it exactly once.
+/// The calls a commit with a transaction id and a condition makes. Cold
+/// (a process that has not seen the database): Query head and watermark,
+/// Query chunks (nothing is indexed), TransactWriteItems. Warm (the process
+/// created the database and committed the rest): TransactWriteItems only.
+/// A crash after each leaves either the whole transaction or nothing, and
+/// the retry settles it exactly once, from a new process or the same one.
 #[tokio::test]
 async fn a_crash_after_any_call_leaves_no_partial_transaction() {
     let setup = store().await;
     let table = setup.config().table_name.clone();
-    for fail_after in 1..=4 {
-        let name = new_db();
-        setup.create_database(&name).await.unwrap();
-        let seed: Vec<_> = (0..3)
-            .map(|i| event(&format!("s{i}"), "orders", None, "placed", 10))
-            .collect();
-        setup.transact(&tx(&name, seed, vec![], "")).await.unwrap();
+    // (warm, calls before the commit's, the commit's calls)
+    for (warm, before, calls) in [(false, 0, 3), (true, 2, 1)] {
+        for fail_after in before + 1..=before + calls {
+            let name = new_db();
+            let (crashing, made) = store_failing_after(&table, fail_after);
+            let seeding = if warm { &crashing } else { &setup };
+            seeding.create_database(&name).await.unwrap();
+            let seed: Vec<_> = (0..3)
+                .map(|i| event(&format!("s{i}"), "orders", None, "placed", 10))
+                .collect();
+            seeding
+                .transact(&tx(&name, seed, vec![], ""))
+                .await
+                .unwrap();
 
-        let events: Vec<_> = (0..5)
-            .map(|i| event(&format!("e{i}"), "orders", Some("o-9"), "placed", 300))
-            .collect();
-        let condition =
-            vec![AppendCondition::max(Selector::SubjectEquals("o-9".into()), 0).to_proto()];
-        let t = tx(&name, events.clone(), condition, "crash-test");
+            let events: Vec<_> = (0..5)
+                .map(|i| event(&format!("e{i}"), "orders", Some("o-9"), "placed", 300))
+                .collect();
+            let condition =
+                vec![AppendCondition::max(Selector::SubjectEquals("o-9".into()), 0).to_proto()];
+            let t = tx(&name, events.clone(), condition, "crash-test");
 
-        let (crashing, calls) = store_failing_after(&table, fail_after);
-        let result = crashing.transact(&t).await;
-        assert!(
-            result.is_err(),
-            "call {fail_after} failed, so must the commit"
-        );
-        assert!(calls.load(std::sync::atomic::Ordering::SeqCst) >= fail_after);
+            let result = crashing.transact(&t).await;
+            let case = format!("warm {warm}, crash after call {fail_after}");
+            assert!(result.is_err(), "{case}: so must the commit fail");
+            assert_eq!(
+                made.load(std::sync::atomic::Ordering::SeqCst),
+                fail_after,
+                "{case}: the crash ended the commit"
+            );
 
-        let db = setup.get_database(&name).await.unwrap();
-        let stored = setup.read_events(&name, 1, 100).await.unwrap();
-        assert_eq!(
-            stored.len() as u64,
-            db.revision,
-            "contiguous, nothing half-written"
-        );
-        let committed = db.revision == 8;
-        assert!(
-            db.revision == 3 || committed,
-            "all or nothing: revision {}",
-            db.revision
-        );
-        assert_eq!(
-            committed,
-            fail_after == 4,
-            "only a crash after the write leaves it committed"
-        );
+            let db = setup.get_database(&name).await.unwrap();
+            let stored = setup.read_events(&name, 1, 100).await.unwrap();
+            assert_eq!(
+                stored.len() as u64,
+                db.revision,
+                "{case}: contiguous, nothing half-written"
+            );
+            let committed = db.revision == 8;
+            assert!(
+                db.revision == 3 || committed,
+                "{case}: all or nothing: revision {}",
+                db.revision
+            );
+            assert_eq!(
+                committed,
+                fail_after == before + calls,
+                "{case}: only a crash after the write leaves it committed"
+            );
 
-        // The caller retries with the same transaction id (a new process).
-        let retry = Store::new(setup.client().clone(), setup.config().clone());
-        let summary = retry.transact(&t).await.unwrap();
-        assert_eq!((summary.basis, summary.revision), (3, 8));
-        let stored = setup.read_events(&name, 1, 100).await.unwrap();
-        assert_eq!(stored.len(), 8, "committed exactly once");
-        assert_eq!(
-            stored[3..]
-                .iter()
-                .map(|e| e.event.clone())
-                .collect::<Vec<_>>(),
-            events
-        );
+            // The caller retries with the same transaction id: through a
+            // new process, and through the one that crashed (warm: it goes
+            // from the head it remembers).
+            for retry in [
+                Store::new(setup.client().clone(), setup.config().clone()),
+                crashing.clone(),
+            ] {
+                let summary = retry.transact(&t).await.unwrap();
+                assert_eq!((summary.basis, summary.revision), (3, 8), "{case}");
+            }
+            let stored = setup.read_events(&name, 1, 100).await.unwrap();
+            assert_eq!(stored.len(), 8, "{case}: committed exactly once");
+            assert_eq!(
+                stored[3..]
+                    .iter()
+                    .map(|e| e.event.clone())
+                    .collect::<Vec<_>>(),
+                events,
+                "{case}"
+            );
+        }
     }
 }

@@ -1,0 +1,221 @@
+//! Round trips per commit (docs/storage.md, "Round trips"): a warm process
+//! commits from the head it remembers, so an unconditioned commit with a
+//! transaction id is one write, a conditional one at most a read and a
+//! write; and a remembered head that went stale changes no answer.
+
+mod common;
+
+use common::*;
+use evidentsource_domain::{AppendCondition, DatabaseName, ErrorCode, Selector};
+use evidentsource_proto::{AppendCondition as ProtoCondition, cloudevents::CloudEvent};
+use evidentsource_storage::{CommitPlanSummary, Store};
+
+/// Another process on the same table: it remembers nothing.
+fn other(store: &Store) -> Store {
+    Store::new(store.client().clone(), store.config().clone())
+}
+
+fn subject_event(id: &str, subject: &str) -> CloudEvent {
+    event(id, "orders", Some(subject), "placed", 50)
+}
+
+fn condition(c: AppendCondition) -> Vec<ProtoCondition> {
+    vec![c.to_proto()]
+}
+
+async fn commit(
+    store: &Store,
+    name: &DatabaseName,
+    id: &str,
+    subject: &str,
+    conditions: Vec<ProtoCondition>,
+) -> Result<(u64, u64, CommitPlanSummary), ErrorCode> {
+    store
+        .transact_measured(&tx(
+            name,
+            vec![subject_event(&format!("event-{id}"), subject)],
+            conditions,
+            id,
+        ))
+        .await
+        .map(|(s, cost)| (s.basis, s.revision, cost))
+        .map_err(|e| e.code())
+}
+
+/// The ids of the database's events, in revision order.
+async fn ids(store: &Store, name: &DatabaseName) -> Vec<String> {
+    store
+        .read_events(name, 1, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event.id)
+        .collect()
+}
+
+fn trips(cost: &CommitPlanSummary) -> (u32, u32) {
+    (cost.read_round_trips, cost.write_round_trips)
+}
+
+/// Cold and warm, per commit kind: (read, write) round trips.
+#[tokio::test]
+async fn round_trips_per_commit_kind() {
+    let warm = store().await;
+    let name = new_db();
+    warm.create_database(&name).await.unwrap();
+    let unique = |s: &str| condition(AppendCondition::max(Selector::SubjectEquals(s.into()), 0));
+
+    for (case, store, id, conditions, expected) in [
+        // The process that created the database knows its head.
+        ("warm, with id", warm.clone(), "w1", vec![], (0, 1)),
+        ("warm, with id, again", warm.clone(), "w2", vec![], (0, 1)),
+        ("warm, without id", warm.clone(), "", vec![], (0, 1)),
+        // Its window of recent facts holds every event: no read at all.
+        ("warm, conditional", warm.clone(), "w3", unique("a"), (0, 1)),
+        ("cold, with id", other(&warm), "c1", vec![], (1, 1)),
+        // Head and watermark, then the chunks past the watermark (nothing
+        // is indexed here: no indexer runs).
+        ("cold, conditional", other(&warm), "c2", unique("b"), (2, 1)),
+    ] {
+        let subject = format!("subject-{case}");
+        let (_, _, cost) = commit(&store, &name, id, &subject, conditions)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        assert_eq!(trips(&cost), expected, "{case}: (reads, writes)");
+    }
+    let stored = warm.read_events(&name, 1, 100).await.unwrap();
+    assert_eq!(stored.len(), 6, "each committed once");
+}
+
+/// Another process commits behind the warm one's back: the warm one's next
+/// commit is cancelled on its stale head and lands on the head the
+/// cancellation returned, without reading it and without a backoff.
+#[tokio::test]
+async fn a_stale_remembered_head_costs_one_cancelled_write() {
+    let warm = store().await;
+    let name = new_db();
+    warm.create_database(&name).await.unwrap();
+    commit(&warm, &name, "a1", "x", vec![]).await.unwrap();
+    commit(&other(&warm), &name, "b1", "y", vec![])
+        .await
+        .unwrap();
+
+    let (basis, revision, cost) = commit(&warm, &name, "a2", "x", vec![]).await.unwrap();
+    assert_eq!((basis, revision), (2, 3));
+    assert_eq!(trips(&cost), (0, 2), "(reads, writes)");
+    // Then warm again.
+    let (_, _, cost) = commit(&warm, &name, "a3", "x", vec![]).await.unwrap();
+    assert_eq!(trips(&cost), (0, 1));
+    assert_eq!(
+        ids(&warm, &name).await,
+        ["event-a1", "event-b1", "event-a2", "event-a3"]
+    );
+}
+
+/// A condition is never refused on a remembered head: it is decided again
+/// on the head as it is now. A `Min` condition that fails on the stale head
+/// passes on the current one; a `Max` condition that passes on the stale
+/// head but not on the current one is refused.
+#[tokio::test]
+async fn conditions_are_refused_only_on_the_current_head() {
+    let warm = store().await;
+    let name = new_db();
+    warm.create_database(&name).await.unwrap();
+    commit(&warm, &name, "a1", "x", vec![]).await.unwrap();
+    // Behind the warm process's back: an event of subject "y" at 2.
+    commit(&other(&warm), &name, "b1", "y", vec![])
+        .await
+        .unwrap();
+
+    // At the remembered head (1) nothing of "y" exists; at 2 it does.
+    let needs_y = condition(AppendCondition::min(Selector::SubjectEquals("y".into()), 2));
+    let (basis, _, cost) = commit(&warm, &name, "a2", "x", needs_y).await.unwrap();
+    assert_eq!(basis, 2, "committed on the current head");
+    assert!(cost.read_round_trips >= 1, "the head was read: {cost:?}");
+
+    commit(&other(&warm), &name, "b2", "z", vec![])
+        .await
+        .unwrap();
+    // At the remembered head (3) nothing of "z" exists; at 4 it does.
+    let no_z = condition(AppendCondition::max(Selector::SubjectEquals("z".into()), 0));
+    assert_eq!(
+        commit(&warm, &name, "a3", "x", no_z).await.unwrap_err(),
+        ErrorCode::FailedPrecondition
+    );
+    assert_eq!(warm.get_database(&name).await.unwrap().revision, 4);
+}
+
+/// A transaction id that committed before is found by its record's put
+/// condition: a warm retry answers the first result and commits nothing,
+/// also when the conditions fail on the retry's own first commit; an id
+/// reused for another transaction is refused.
+#[tokio::test]
+async fn a_repeated_id_is_answered_from_its_record() {
+    let warm = store().await;
+    let name = new_db();
+    warm.create_database(&name).await.unwrap();
+    let first = commit(&warm, &name, "once", "x", vec![]).await.unwrap();
+    let again = commit(&warm, &name, "once", "x", vec![]).await.unwrap();
+    assert_eq!((again.0, again.1), (first.0, first.1));
+    assert_eq!(trips(&again.2), (1, 1), "a cancelled write, the record");
+
+    // Unique "u": the retry fails its own condition; its record answers.
+    let unique = || condition(AppendCondition::max(Selector::SubjectEquals("u".into()), 0));
+    let first = commit(&warm, &name, "unique-u", "u", unique())
+        .await
+        .unwrap();
+    for store in [warm.clone(), other(&warm)] {
+        let again = commit(&store, &name, "unique-u", "u", unique())
+            .await
+            .unwrap();
+        assert_eq!((again.0, again.1), (first.0, first.1));
+    }
+    assert_eq!(
+        commit(&warm, &name, "once", "another subject", vec![])
+            .await
+            .unwrap_err(),
+        ErrorCode::InvalidArgument
+    );
+    assert_eq!(warm.get_database(&name).await.unwrap().revision, 2);
+}
+
+/// Deleted (and re-created) by another process: the warm process's commit
+/// on its remembered head is cancelled and goes where a fresh read says.
+#[tokio::test]
+async fn a_deleted_or_recreated_database_is_not_written_through_memory() {
+    let warm = store().await;
+    let name = new_db();
+    warm.create_database(&name).await.unwrap();
+    commit(&warm, &name, "a1", "x", vec![]).await.unwrap();
+
+    // Its deletes leave the old items to reclaim later: the old
+    // incarnation's transaction records are still there.
+    let mut config = warm.config().clone();
+    config.reclaim_budget = std::time::Duration::ZERO;
+    let elsewhere = Store::new(warm.client().clone(), config);
+    elsewhere.delete_database(&name).await.unwrap();
+    assert_eq!(
+        commit(&warm, &name, "a2", "x", vec![]).await.unwrap_err(),
+        ErrorCode::NotFound
+    );
+
+    commit(&warm, &name, "a3", "x", vec![]).await.unwrap_err();
+    elsewhere.create_database(&name).await.unwrap();
+    let (basis, revision, _) = commit(&warm, &name, "a4", "x", vec![]).await.unwrap();
+    assert_eq!((basis, revision), (0, 1), "the new database's first commit");
+    assert_eq!(ids(&elsewhere, &name).await, ["event-a4"]);
+
+    // An id used in the deleted database is new in this one, also
+    // when the commit goes from a head of the deleted one.
+    let before_delete = commit(&warm, &name, "r1", "x", vec![]).await.unwrap();
+    assert_eq!((before_delete.0, before_delete.1), (1, 2));
+    elsewhere.delete_database(&name).await.unwrap();
+    elsewhere.create_database(&name).await.unwrap();
+    let retried = commit(&warm, &name, "r1", "x", vec![]).await.unwrap();
+    assert_eq!(
+        (retried.0, retried.1),
+        (0, 1),
+        "committed in the new database"
+    );
+    assert_eq!(ids(&elsewhere, &name).await, ["event-r1"]);
+}
