@@ -308,16 +308,31 @@ async fn contention(endpoint: &str, args: &Args) -> Vec<storage::Contention> {
     let (rounds, per_writer) = if args.quick { (1, 10) } else { (3, 20) };
     // Each setup on moto as is and with DynamoDB's latency stood in for,
     // interleaved: whether the loss under contention is moto's queue.
-    let setups: Vec<(usize, usize, u64)> = [0, conditions::ADDED_LATENCY_MS]
+    let setups: Vec<storage::Setup> = [0, conditions::ADDED_LATENCY_MS]
         .into_iter()
-        .flat_map(|ms| [(1, 1, ms), (4, 1, ms), (16, 1, ms), (16, 16, ms)])
+        .flat_map(|added_ms| {
+            [
+                (1, 1, true),
+                (4, 1, true),
+                (16, 1, true),
+                (16, 1, false),
+                (16, 16, true),
+            ]
+            .map(|(writers, databases, shared)| storage::Setup {
+                writers,
+                databases,
+                added_ms,
+                shared,
+            })
+        })
         .collect();
     let results = storage::contention(endpoint, &setups, rounds, per_writer).await;
     for c in &results {
         eprintln!(
-            "contention {:>2} writers on {:>2} database(s), +{} ms: {:.1} commits/s (rounds: {:.1?}), {:.2} retries/commit, {:.2} reads/commit, {} failures",
+            "contention {:>2} writers on {:>2} database(s), {}, +{} ms: {:.1} commits/s (rounds: {:.1?}), {:.2} retries/commit, {:.2} reads/commit, {} failures",
             c.writers,
             c.databases,
+            processes(c),
             c.added_ms,
             c.rate(),
             c.rates,
@@ -471,24 +486,33 @@ Machines here are noisy: the ratios, measured side by side in one run, are the f
         );
     }
     kinds.target_row(&mut md, verdict);
-    let hot = |ms| {
+    let hot = |ms, shared| {
         let single = single_writer(contention, ms)?;
-        let hot = contention
-            .iter()
-            .find(|c| c.writers == 16 && c.databases == 1 && c.added_ms == ms)?;
+        let hot = contention.iter().find(|c| {
+            c.writers == 16 && c.databases == 1 && c.added_ms == ms && c.shared == shared
+        })?;
         Some((hot.rate() / single, hot.failures))
     };
-    if let (Some((as_is, f0)), Some((stand_in, f1))) = (hot(0), hot(conditions::ADDED_LATENCY_MS)) {
-        let _ = writeln!(
-            md,
-            "| 16 writers on one database ≥ 80 % of the single-writer rate, no spurious failures | {:.0} % with {} ms per request added (DynamoDB's latency stood in for), {:.0} % on moto as is; {} failures | {} with the latency, {} on moto as is |",
-            stand_in * 100.0,
-            conditions::ADDED_LATENCY_MS,
-            as_is * 100.0,
-            f0 + f1,
-            verdict(stand_in >= 0.8 && f1 == 0),
-            verdict(as_is >= 0.8 && f0 == 0)
-        );
+    for shared in [true, false] {
+        if let (Some((as_is, f0)), Some((stand_in, f1))) =
+            (hot(0, shared), hot(conditions::ADDED_LATENCY_MS, shared))
+        {
+            let _ = writeln!(
+                md,
+                "| 16 writers on one database ({}) ≥ 80 % of the single-writer rate, no spurious failures | {:.0} % with {} ms per request added (DynamoDB's latency stood in for), {:.0} % on moto as is; {} failures | {} with the latency, {} on moto as is |",
+                if shared {
+                    "one process"
+                } else {
+                    "one process each"
+                },
+                stand_in * 100.0,
+                conditions::ADDED_LATENCY_MS,
+                as_is * 100.0,
+                f0 + f1,
+                verdict(stand_in >= 0.8 && f1 == 0),
+                verdict(as_is >= 0.8 && f0 == 0)
+            );
+        }
     }
     conditions::target_rows(&mut md, conditions, verdict);
     if !starts.is_empty() {
@@ -574,11 +598,11 @@ on the items actually sent (transactional writes: 2 WU per started KB), round tr
     let _ = writeln!(md, "\n## 4. Contention\n");
     let _ = writeln!(
         md,
-        "Concurrent writers in one process, each committing single-event transactions (with a transaction id, without conditions: each must commit) \
-through one `Store`, against moto (which handles one request at a time, so the absolute rate is moto's). Each setup runs on a fresh table with its \
+        "Concurrent writers, each committing single-event transactions (with a transaction id, without conditions: each must commit), \
+in one process (one shared `Store`) or one process each (a `Store` each, as Lambda instances that serve one request at a time), against moto (which handles one request at a time, so the absolute rate is moto's). Each setup runs on a fresh table with its \
 connections opened before the clock starts; the setups are interleaved, {} round(s) with the order rotating, and the rate is the median round. \
-Retries = commit attempts beyond the first; reads = read round trips per commit (the head, unless the process remembers it: the writers share \
-one `Store`, which remembers the head the last commit left; a lost race returns the new head, so retries read nothing). Every setup runs twice, interleaved: on moto as is, and with {} ms added to each request before moto queues it \
+Retries = commit attempts beyond the first (a lost race, or a remembered head that another process moved); reads = read round trips per commit \
+(none: every writer commits from the head its process remembers, and a cancelled commit returns the new head; see docs/storage.md, \"Round trips\"). Every setup runs twice, interleaved: on moto as is, and with {} ms added to each request before moto queues it \
 (`bench/src/latency.rs`), a stand-in for DynamoDB's latency: moto handles one request at a time, so there a lost race's retry takes moto's time from \
 every other writer, where on DynamoDB writers wait side by side. \"vs 1 writer\" compares with the single writer of the same mode.\n",
         contention.first().map_or(0, |c| c.rates.len()),
@@ -586,15 +610,16 @@ every other writer, where on DynamoDB writers wait side by side. \"vs 1 writer\"
     );
     let _ = writeln!(
         md,
-        "| added per request | writers | databases | commits | commits/s | vs 1 writer | retries per commit | reads per commit | failures | rounds (commits/s) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        "| added per request | writers | databases | processes | commits | commits/s | vs 1 writer | retries per commit | reads per commit | failures | rounds (commits/s) |\n|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|"
     );
     for c in contention {
         let _ = writeln!(
             md,
-            "| {} ms | {} | {} | {} | {:.1} | {:.0} % | {:.2} | {:.2} | {} | {} |",
+            "| {} ms | {} | {} | {} | {} | {:.1} | {:.0} % | {:.2} | {:.2} | {} | {} |",
             c.added_ms,
             c.writers,
             c.databases,
+            processes(c),
             c.commits,
             c.rate(),
             single_writer(contention, c.added_ms)
@@ -844,6 +869,11 @@ async fn cold_starts(
         out.push(f);
     }
     Ok(out)
+}
+
+/// How the writers of a contention setup are spread.
+fn processes(c: &storage::Contention) -> &'static str {
+    if c.shared { "one" } else { "one each" }
 }
 
 /// The single-writer rate of the contention runs with `added_ms`.

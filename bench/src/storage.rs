@@ -98,10 +98,25 @@ pub async fn write_cost(endpoint: &str) -> Vec<WriteCost> {
     out
 }
 
+/// One contention setup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setup {
+    pub writers: usize,
+    pub databases: usize,
+    /// Added to every request ([`crate::latency`]); 0: moto as is.
+    pub added_ms: u64,
+    /// Whether the writers share one `Store` (one process: what one
+    /// commits, the others' next commit goes from) or each has its own
+    /// (one process each, as Lambda instances serving one request at a
+    /// time are).
+    pub shared: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct Contention {
     pub writers: usize,
     pub databases: usize,
+    pub shared: bool,
     /// Added to every request ([`crate::latency`]); 0: moto as is.
     pub added_ms: u64,
     /// Over all rounds.
@@ -134,16 +149,17 @@ impl Contention {
 /// must see the same drift). See [`contention_round`].
 pub async fn contention(
     endpoint: &str,
-    setups: &[(usize, usize, u64)],
+    setups: &[Setup],
     rounds: usize,
     per_writer: usize,
 ) -> Vec<Contention> {
     let mut results: Vec<Contention> = setups
         .iter()
-        .map(|&(writers, databases, added_ms)| Contention {
-            writers,
-            databases,
-            added_ms,
+        .map(|s| Contention {
+            writers: s.writers,
+            databases: s.databases,
+            shared: s.shared,
+            added_ms: s.added_ms,
             commits: 0,
             failures: 0,
             retries: 0,
@@ -162,11 +178,21 @@ pub async fn contention(
 
 /// `writers` tasks, each committing `per_writer` single-event transactions
 /// (with a transaction id, no conditions: every one must commit) to database
-/// `w % databases`, on a fresh table; the client's connections are opened
-/// before the clock starts, so every setup starts warm.
+/// `w % databases`, on a fresh table, through one shared `Store` or one
+/// each; the client's connections are opened before the clock starts, so
+/// every setup starts warm.
 async fn contention_round(endpoint: &str, into: &mut Contention, per_writer: usize) {
     let (writers, databases) = (into.writers, into.databases);
     let store = Arc::new(store_with_latency(endpoint, into.added_ms).await);
+    let stores: Vec<Arc<Store>> = (0..writers)
+        .map(|_| {
+            if into.shared {
+                store.clone()
+            } else {
+                Arc::new(Store::new(store.client().clone(), store.config().clone()))
+            }
+        })
+        .collect();
     let mut names = Vec::new();
     for _ in 0..databases {
         let db = DatabaseName::parse(unique_name("hot")).unwrap();
@@ -175,7 +201,7 @@ async fn contention_round(endpoint: &str, into: &mut Contention, per_writer: usi
     }
     let warm: Vec<_> = (0..writers)
         .map(|w| {
-            let store = store.clone();
+            let store = stores[w].clone();
             let db = names[w % databases].clone();
             tokio::spawn(async move { store.read_head(db.as_str()).await.expect("warm-up read") })
         })
@@ -186,7 +212,7 @@ async fn contention_round(endpoint: &str, into: &mut Contention, per_writer: usi
     let started = Instant::now();
     let tasks: Vec<_> = (0..writers)
         .map(|w| {
-            let store = store.clone();
+            let store = stores[w].clone();
             let db = names[w % databases].clone();
             tokio::spawn(async move {
                 let (mut commits, mut failures, mut retries, mut reads) = (0u64, 0u64, 0u64, 0u64);
