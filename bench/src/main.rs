@@ -15,8 +15,8 @@ use std::{
 
 use evidentsource_bench::{
     cold_start::{self, ColdStart},
-    compression, conditions,
-    publisher::{self, Throughput, median},
+    compression, conditions, cpu,
+    publisher::{self, Throughput, median, throughput_table},
     records, storage,
 };
 use evidentsource_local_servers::{LocalServers, create_topic, unique_name, workspace_root};
@@ -170,6 +170,9 @@ async fn run(args: Args) -> Result<(), String> {
         _ => Default::default(),
     };
     if args.only.as_deref() == Some("throughput") {
+        let mut md = String::new();
+        cpu::render(&mut md, &throughput.0, &root);
+        println!("{md}");
         return Ok(());
     }
 
@@ -313,35 +316,6 @@ async fn contention(endpoint: &str, args: &Args) -> Vec<storage::Contention> {
     results
 }
 
-fn throughput_table(md: &mut String, throughput: &[Throughput]) {
-    let _ = writeln!(
-        md,
-        "| records | handler | raw rdkafka | Python | handler / raw | handler / Python |\n|---:|---:|---:|---:|---:|---:|"
-    );
-    for t in throughput {
-        let (h, r, p) = (median(&t.handler), median(&t.raw), median(&t.python));
-        let _ = writeln!(
-            md,
-            "| {} | {h:.0} | {r:.0} | {p:.0} | {:.2} | {:.1} |",
-            t.records,
-            h / r,
-            h / p
-        );
-    }
-    let _ = writeln!(md, "\nEvery run (records/s):\n\n```");
-    for t in throughput {
-        let _ = writeln!(
-            md,
-            "{:>6}: handler [{}]  raw [{}]  python [{}]",
-            t.records,
-            publisher::rounds(&t.handler),
-            publisher::rounds(&t.raw),
-            publisher::rounds(&t.python)
-        );
-    }
-    let _ = writeln!(md, "```\n");
-}
-
 /// What the figures were measured on.
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -438,6 +412,7 @@ Machines here are noisy: the ratios, measured side by side in one run, are the f
             h / p,
         );
     }
+    cpu::target_row(&mut md, throughput, verdict);
     let peak = rss["after"].as_f64().unwrap_or(f64::NAN) / (1024.0 * 1024.0);
     let _ = writeln!(
         md,
@@ -498,6 +473,7 @@ Machines here are noisy: the ratios, measured side by side in one run, are the f
     let _ = writeln!(md, "{THROUGHPUT_NOTE}\n");
     let _ = writeln!(md, "### On tansu\n");
     throughput_table(&mut md, throughput);
+    cpu::render(&mut md, throughput, &workspace_root());
     let _ = writeln!(
         md,
         "### On librdkafka's mock broker\n\n\
