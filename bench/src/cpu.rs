@@ -156,12 +156,13 @@ The mock-broker runs are left out: that broker's threads run in the bench proces
     for t in tansu {
         let _ = writeln!(
             md,
-            "{:>6}: handler [{}]  raw [{}]  python [{}]  (background while idle: {:.0} µs/s)",
+            "{:>6}: handler [{}]  raw [{}]  python [{}]  (bench process idle: {:.0} µs/s, {:.2} µs/record at the handler's rate)",
             t.records,
             one_decimal(&t.handler_cpu),
             one_decimal(&t.raw_cpu),
             one_decimal(&t.python_cpu),
-            t.background_us_per_s
+            t.background_us_per_s,
+            t.background_us_per_s / median(&t.handler)
         );
     }
     let _ = writeln!(md, "```\n");
@@ -194,7 +195,7 @@ on the local broker (10,000-record batches, a 2-core machine, neither CPU-capped
     );
     let _ = writeln!(
         md,
-        "| CPU time, CPU-bound at {memory_mb} MB | ${h:.4} | ${py:.4} | {:.1} |",
+        "| CPU time, CPU-bound at {memory_mb} MB | ${h:.5} | ${py:.5} | {:.1} |",
         py / h
     );
     let (h, py) = (
@@ -203,7 +204,7 @@ on the local broker (10,000-record batches, a 2-core machine, neither CPU-capped
     );
     let _ = writeln!(
         md,
-        "| wall-clock on the local broker | ${h:.4} | ${py:.4} | {:.1} |\n",
+        "| wall-clock on the local broker | ${h:.5} | ${py:.5} | {:.1} |\n",
         py / h
     );
 }

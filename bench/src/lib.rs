@@ -6,6 +6,7 @@ pub mod compression;
 pub mod conditions;
 pub mod cpu;
 pub mod latency;
+pub mod profile;
 pub mod publisher;
 pub mod records;
 pub mod storage;

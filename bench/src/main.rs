@@ -8,6 +8,8 @@
 //!
 //! `evidentsource-bench rss-child BROKERS TOPIC EVENT_JSON` is the memory
 //! measurement's child process (a fresh process, so its peak is its own).
+//! `evidentsource-bench profile handler|raw RECORDS BATCHES` runs one
+//! publisher contender alone, for a profiler (`src/profile.rs`).
 
 use std::{
     collections::HashMap, fmt::Write as _, path::PathBuf, process::ExitCode, time::Duration,
@@ -15,7 +17,7 @@ use std::{
 
 use evidentsource_bench::{
     cold_start::{self, ColdStart},
-    compression, conditions, cpu,
+    compression, conditions, cpu, profile,
     publisher::{self, Throughput, median, throughput_table},
     records, storage,
 };
@@ -73,21 +75,36 @@ fn parse(args: &[String]) -> Result<Args, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("rss-child") {
-        return match (args.get(1), args.get(2), args.get(3)) {
-            (Some(brokers), Some(topic), Some(event)) => {
-                match publisher::rss_child(brokers, topic, event.as_ref()).await {
-                    Ok(line) => {
-                        println!("{line}");
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => {
-                        eprintln!("rss-child: {e}");
-                        ExitCode::FAILURE
-                    }
-                }
+    // The subcommands: the memory child, and one contender alone for a
+    // profiler (`src/profile.rs`).
+    let sub = match (
+        args.first().map(String::as_str),
+        args.get(1),
+        args.get(2),
+        args.get(3),
+    ) {
+        (Some("rss-child"), Some(brokers), Some(topic), Some(event)) => {
+            Some(publisher::rss_child(brokers, topic, event.as_ref()).await)
+        }
+        (Some("profile"), Some(contender), Some(records), Some(batches)) => {
+            match (records.parse(), batches.parse()) {
+                (Ok(r), Ok(b)) => Some(profile::run(contender, r, b).await),
+                _ => return ExitCode::from(2),
             }
-            _ => ExitCode::from(2),
+        }
+        (Some("rss-child" | "profile"), ..) => return ExitCode::from(2),
+        _ => None,
+    };
+    if let Some(outcome) = sub {
+        return match outcome {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", args[0]);
+                ExitCode::FAILURE
+            }
         };
     }
     let args = match parse(&args) {
