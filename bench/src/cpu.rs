@@ -165,7 +165,7 @@ The mock-broker runs are left out: that broker's threads run in the bench proces
             t.background_us_per_s / median(&t.handler)
         );
     }
-    let _ = writeln!(md, "```\n");
+    let _ = writeln!(md, "```\n\n{}\n", crate::profile::NOTE);
 
     let Some(t) = tansu.iter().find(|t| t.records == 10_000) else {
         return;
