@@ -131,7 +131,7 @@ pub fn render(md: &mut String, tansu: &[Throughput], root: &Path) {
 User + system CPU time of every thread of the contender's process (librdkafka's threads compress and do the I/O), \
 `getrusage(RUSAGE_SELF)` before and after each run above (same batches, same interleaved rounds), divided by the records; medians. \
 The handler and raw rdkafka run in the bench process, where nothing else runs meanwhile but the other contender's idle producer and the parked runtime \
-(measured idle: see *background* below; tansu is another process). The Python peer reports its own `resource.getrusage` delta over the window it times. \
+(what the bench process spends idle, measured before each size, is listed with every run; tansu is another process). The Python peer reports its own `resource.getrusage` delta over the window it times. \
 The mock-broker runs are left out: that broker's threads run in the bench process, so its CPU would count as the publisher's.\n"
     );
     let _ = writeln!(
