@@ -8,11 +8,13 @@ Reads a Lambda DynamoDB stream event (already parsed, as the Lambda runtime
 hands it to a handler), then ROUNDS times: turns each head record into a
 CloudEvent in Kafka's binary mode (the same headers, key and protobuf body
 as the Rust publisher), produces them all and waits for every delivery.
-Prints one JSON line per round: {"records": N, "published": N, "seconds": S}.
+Prints one JSON line per round: {"records": N, "published": N, "seconds": S,
+"cpu_seconds": C}, C being the process's user + system CPU over the same window.
 The producer settings are the Rust publisher's, passed in as JSON.
 """
 
 import json
+import resource
 import sys
 import time
 import uuid
@@ -142,6 +144,12 @@ def handle(event, producer, topic, base_uri):
     return len(delivered)
 
 
+def cpu_seconds():
+    """User + system CPU of this process, every thread (librdkafka's too)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main():
     event_path, config_path, topic, base_uri, rounds = sys.argv[1:6]
     with open(event_path) as f:
@@ -150,10 +158,15 @@ def main():
         config = json.load(f)
     producer = Producer(config)
     for _ in range(int(rounds)):
+        cpu_before = cpu_seconds()
         started = time.perf_counter()
         published = handle(event, producer, topic, base_uri)
         seconds = time.perf_counter() - started
-        print(json.dumps({"records": len(event["Records"]), "published": published, "seconds": seconds}), flush=True)
+        cpu = cpu_seconds() - cpu_before
+        print(
+            json.dumps({"records": len(event["Records"]), "published": published, "seconds": seconds, "cpu_seconds": cpu}),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

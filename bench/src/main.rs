@@ -9,6 +9,8 @@
 //!
 //! `evidentsource-bench rss-child BROKERS TOPIC EVENT_JSON` is the memory
 //! measurement's child process (a fresh process, so its peak is its own).
+//! `evidentsource-bench profile handler|raw RECORDS BATCHES` runs one
+//! publisher contender alone, for a profiler (`src/profile.rs`).
 
 use std::{
     collections::HashMap, fmt::Write as _, path::PathBuf, process::ExitCode, time::Duration,
@@ -16,8 +18,8 @@ use std::{
 
 use evidentsource_bench::{
     cold_start::{self, ColdStart},
-    commit_kinds, compression, conditions,
-    publisher::{self, Throughput, median},
+    commit_kinds, compression, conditions, cpu, profile,
+    publisher::{self, Throughput, median, throughput_table},
     records, storage,
 };
 use evidentsource_local_servers::{LocalServers, create_topic, unique_name, workspace_root};
@@ -75,21 +77,36 @@ fn parse(args: &[String]) -> Result<Args, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("rss-child") {
-        return match (args.get(1), args.get(2), args.get(3)) {
-            (Some(brokers), Some(topic), Some(event)) => {
-                match publisher::rss_child(brokers, topic, event.as_ref()).await {
-                    Ok(line) => {
-                        println!("{line}");
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => {
-                        eprintln!("rss-child: {e}");
-                        ExitCode::FAILURE
-                    }
-                }
+    // The subcommands: the memory child, and one contender alone for a
+    // profiler (`src/profile.rs`).
+    let sub = match (
+        args.first().map(String::as_str),
+        args.get(1),
+        args.get(2),
+        args.get(3),
+    ) {
+        (Some("rss-child"), Some(brokers), Some(topic), Some(event)) => {
+            Some(publisher::rss_child(brokers, topic, event.as_ref()).await)
+        }
+        (Some("profile"), Some(contender), Some(records), Some(batches)) => {
+            match (records.parse(), batches.parse()) {
+                (Ok(r), Ok(b)) => Some(profile::run(contender, r, b).await),
+                _ => return ExitCode::from(2),
             }
-            _ => ExitCode::from(2),
+        }
+        (Some("rss-child" | "profile"), ..) => return ExitCode::from(2),
+        _ => None,
+    };
+    if let Some(outcome) = sub {
+        return match outcome {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", args[0]);
+                ExitCode::FAILURE
+            }
         };
     }
     let args = match parse(&args) {
@@ -172,6 +189,9 @@ async fn run(args: Args) -> Result<(), String> {
         _ => Default::default(),
     };
     if args.only.as_deref() == Some("throughput") {
+        let mut md = String::new();
+        cpu::render(&mut md, &throughput.0, &root);
+        println!("{md}");
         return Ok(());
     }
 
@@ -344,35 +364,6 @@ async fn contention(endpoint: &str, args: &Args) -> Vec<storage::Contention> {
     results
 }
 
-fn throughput_table(md: &mut String, throughput: &[Throughput]) {
-    let _ = writeln!(
-        md,
-        "| records | handler | raw rdkafka | Python | handler / raw | handler / Python |\n|---:|---:|---:|---:|---:|---:|"
-    );
-    for t in throughput {
-        let (h, r, p) = (median(&t.handler), median(&t.raw), median(&t.python));
-        let _ = writeln!(
-            md,
-            "| {} | {h:.0} | {r:.0} | {p:.0} | {:.2} | {:.1} |",
-            t.records,
-            h / r,
-            h / p
-        );
-    }
-    let _ = writeln!(md, "\nEvery run (records/s):\n\n```");
-    for t in throughput {
-        let _ = writeln!(
-            md,
-            "{:>6}: handler [{}]  raw [{}]  python [{}]",
-            t.records,
-            publisher::rounds(&t.handler),
-            publisher::rounds(&t.raw),
-            publisher::rounds(&t.python)
-        );
-    }
-    let _ = writeln!(md, "```\n");
-}
-
 /// What the figures were measured on.
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -470,6 +461,7 @@ Machines here are noisy: the ratios, measured side by side in one run, are the f
             h / p,
         );
     }
+    cpu::target_row(&mut md, throughput, verdict);
     let peak = rss["after"].as_f64().unwrap_or(f64::NAN) / (1024.0 * 1024.0);
     let _ = writeln!(
         md,
@@ -540,6 +532,7 @@ Machines here are noisy: the ratios, measured side by side in one run, are the f
     let _ = writeln!(md, "{THROUGHPUT_NOTE}\n");
     let _ = writeln!(md, "### On tansu\n");
     throughput_table(&mut md, throughput);
+    cpu::render(&mut md, throughput, &workspace_root());
     let _ = writeln!(
         md,
         "### On librdkafka's mock broker\n\n\

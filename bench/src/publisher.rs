@@ -4,6 +4,7 @@
 //! all against the same local tansu broker, interleaved round by round.
 
 use std::{
+    fmt::Write as _,
     path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant},
@@ -19,17 +20,26 @@ use rdkafka::{
     producer::{FutureProducer, FutureRecord},
 };
 
-use crate::records;
+use crate::{cpu, records};
 
 pub const BASE_URI: &str = "https://bench.example.com";
 
-/// Records per second of each contender for one batch size.
+/// Records per second of each contender for one batch size, and the µs of
+/// CPU (user + sys, all threads of its process) each spent per record in
+/// the same runs.
 #[derive(Debug, Clone)]
 pub struct Throughput {
     pub records: usize,
     pub handler: Vec<f64>,
     pub raw: Vec<f64>,
     pub python: Vec<f64>,
+    pub handler_cpu: Vec<f64>,
+    pub raw_cpu: Vec<f64>,
+    pub python_cpu: Vec<f64>,
+    /// µs of CPU per second the bench process spends idle, with both Rust
+    /// producers built (what the handler's and raw's figures carry besides
+    /// their own work).
+    pub background_us_per_s: f64,
 }
 
 /// The rounds' figures as `a b c`, for the report's "every run" lists.
@@ -175,8 +185,14 @@ impl PythonPeer {
     }
 
     /// Runs the peer over the event in `event_json`: two rounds in one
-    /// process, the second (warm, like the handler) counted. Records/s.
-    pub fn run(&self, event_json: &Path, config_json: &Path, topic: &str) -> Result<f64, String> {
+    /// process, the second (warm, like the handler) counted. Records/s and
+    /// µs of the peer's CPU (user + sys, all its threads) per record.
+    pub fn run(
+        &self,
+        event_json: &Path,
+        config_json: &Path,
+        topic: &str,
+    ) -> Result<(f64, f64), String> {
         let output = Command::new(&self.python)
             .arg(&self.script)
             .arg(event_json)
@@ -198,13 +214,14 @@ impl PythonPeer {
         let round: serde_json::Value = serde_json::from_str(last).map_err(|e| e.to_string())?;
         let published = round["published"].as_f64().ok_or("no published")?;
         let seconds = round["seconds"].as_f64().ok_or("no seconds")?;
+        let cpu = round["cpu_seconds"].as_f64().ok_or("no cpu_seconds")?;
         if published as u64 != round["records"].as_u64().unwrap_or(0) {
             return Err(format!(
                 "python published {published} of {}",
                 round["records"]
             ));
         }
-        Ok(published / seconds)
+        Ok((published / seconds, cpu * 1e6 / published))
     }
 }
 
@@ -240,14 +257,30 @@ pub async fn throughput(
             handler: Vec::new(),
             raw: Vec::new(),
             python: Vec::new(),
+            handler_cpu: Vec::new(),
+            raw_cpu: Vec::new(),
+            python_cpu: Vec::new(),
+            background_us_per_s: cpu::background(Duration::from_millis(500)).await,
         };
         for round in 0..rounds {
             // The order rotates so that no contender always goes first.
             for turn in 0..3 {
                 match (round + turn) % 3 {
-                    0 => t.handler.push(run_handler(&publisher, &event).await),
-                    1 => t.raw.push(run_raw(&raw, topic, &encoded).await),
-                    _ => t.python.push(peer.run(&event_json, &config_json, topic)?),
+                    0 => {
+                        let (rate, cpu) = cpu::timed(size, run_handler(&publisher, &event)).await;
+                        t.handler.push(rate);
+                        t.handler_cpu.push(cpu);
+                    }
+                    1 => {
+                        let (rate, cpu) = cpu::timed(size, run_raw(&raw, topic, &encoded)).await;
+                        t.raw.push(rate);
+                        t.raw_cpu.push(cpu);
+                    }
+                    _ => {
+                        let (rate, cpu) = peer.run(&event_json, &config_json, topic)?;
+                        t.python.push(rate);
+                        t.python_cpu.push(cpu);
+                    }
                 }
             }
         }
@@ -263,9 +296,49 @@ pub async fn throughput(
             self::rounds(&t.raw),
             self::rounds(&t.python)
         );
+        eprintln!(
+            "    CPU µs/record: handler {:.2} {:.2?}  raw {:.2} {:.2?}  python {:.1} {:.1?}  (idle: {:.0} µs/s)",
+            median(&t.handler_cpu),
+            t.handler_cpu,
+            median(&t.raw_cpu),
+            t.raw_cpu,
+            median(&t.python_cpu),
+            t.python_cpu,
+            t.background_us_per_s
+        );
         results.push(t);
     }
     Ok(results)
+}
+
+/// §1's records/s table of one broker and every run's figures.
+pub fn throughput_table(md: &mut String, throughput: &[Throughput]) {
+    let _ = writeln!(
+        md,
+        "| records | handler | raw rdkafka | Python | handler / raw | handler / Python |\n|---:|---:|---:|---:|---:|---:|"
+    );
+    for t in throughput {
+        let (h, r, p) = (median(&t.handler), median(&t.raw), median(&t.python));
+        let _ = writeln!(
+            md,
+            "| {} | {h:.0} | {r:.0} | {p:.0} | {:.2} | {:.1} |",
+            t.records,
+            h / r,
+            h / p
+        );
+    }
+    let _ = writeln!(md, "\nEvery run (records/s):\n\n```");
+    for t in throughput {
+        let _ = writeln!(
+            md,
+            "{:>6}: handler [{}]  raw [{}]  python [{}]",
+            t.records,
+            rounds(&t.handler),
+            rounds(&t.raw),
+            rounds(&t.python)
+        );
+    }
+    let _ = writeln!(md, "```\n");
 }
 
 /// Peak RSS of this process (VmHWM), in bytes.
