@@ -4,6 +4,7 @@
 pub mod cold_start;
 pub mod compression;
 pub mod conditions;
+pub mod e2e;
 pub mod latency;
 pub mod publisher;
 pub mod records;

@@ -1,8 +1,9 @@
-//! `evidentsource-bench [--quick] [--only throughput|compression|contention|conditions|coldstart] [--micro FILE] [--out FILE]`
+//! `evidentsource-bench [--quick] [--only throughput|compression|contention|conditions|coldstart|e2e] [--micro FILE] [--out FILE]`
 //!
 //! Starts its own moto and tansu, measures (publisher throughput against
 //! the raw-rdkafka limit and the Python peer, interleaved; publisher peak
-//! RSS; write cost; contention; conditions at scale) and writes the report (default
+//! RSS; write cost; contention; conditions at scale; end-to-end latency on
+//! the local stack, `src/e2e.rs`) and writes the report (default
 //! `docs/PERFORMANCE.md`), with the micro-benchmark output of FILE (from
 //! `cargo bench --bench hot_paths`) included. `make bench` runs it all.
 //!
@@ -15,7 +16,7 @@ use std::{
 
 use evidentsource_bench::{
     cold_start::{self, ColdStart},
-    compression, conditions,
+    compression, conditions, e2e,
     publisher::{self, Throughput, median},
     records, storage,
 };
@@ -26,7 +27,7 @@ struct Args {
     quick: bool,
     /// Run one section and print its figures, without writing the report
     /// (for tuning): `throughput`, `compression`, `contention`,
-    /// `conditions` or `coldstart`.
+    /// `conditions`, `coldstart` or `e2e`.
     only: Option<String>,
     micro: Option<PathBuf>,
     out: PathBuf,
@@ -46,18 +47,19 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--only" => {
                 let section = it
                     .next()
-                    .ok_or("--only throughput|compression|contention|conditions|coldstart")?;
+                    .ok_or("--only throughput|compression|contention|conditions|coldstart|e2e")?;
                 if ![
                     "throughput",
                     "compression",
                     "contention",
                     "conditions",
                     "coldstart",
+                    "e2e",
                 ]
                 .contains(&section.as_str())
                 {
                     return Err(format!(
-                        "--only {section:?}: throughput, compression, contention, conditions or coldstart"
+                        "--only {section:?}: throughput, compression, contention, conditions, coldstart or e2e"
                     ));
                 }
                 parsed.only = Some(section.clone());
@@ -94,7 +96,7 @@ async fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             eprintln!(
-                "evidentsource-bench: {e}\nusage: evidentsource-bench [--quick] [--only throughput|compression|contention|conditions|coldstart] [--micro FILE] [--out FILE]"
+                "evidentsource-bench: {e}\nusage: evidentsource-bench [--quick] [--only throughput|compression|contention|conditions|coldstart|e2e] [--micro FILE] [--out FILE]"
             );
             return ExitCode::from(2);
         }
@@ -137,6 +139,15 @@ async fn run(args: Args) -> Result<(), String> {
                 handled.join(" ")
             );
         }
+        println!("{md}");
+        return Ok(());
+    }
+    if args.only.as_deref() == Some("e2e") {
+        let mut md = String::new();
+        e2e::render(
+            &mut md,
+            &e2e::measure(&servers, &scratch, args.quick).await?,
+        );
         println!("{md}");
         return Ok(());
     }
@@ -237,6 +248,8 @@ async fn run(args: Args) -> Result<(), String> {
 
     // 4. Contention.
     let contention = contention(&servers.dynamodb_endpoint, &args).await;
+    // 4b. End-to-end latency on the local stack.
+    let e2e = e2e::measure(&servers, &scratch, args.quick).await?;
     // 5. Cold start of the release binaries (built by `make bench`).
     let starts = cold_starts(&root, &servers, &topic, if args.quick { 2 } else { 5 }).await?;
     drop(servers);
@@ -258,6 +271,7 @@ async fn run(args: Args) -> Result<(), String> {
         &contention,
         &conditions,
         &starts,
+        &e2e,
         micro.as_deref(),
     );
     std::fs::write(&args.out, report).map_err(|e| format!("{}: {e}", args.out.display()))?;
@@ -397,6 +411,7 @@ fn render(
     contention: &[storage::Contention],
     conditions: &[conditions::Scale],
     starts: &[FunctionStarts],
+    e2e: &e2e::E2e,
     micro: Option<&str>,
 ) -> String {
     let mut md = String::new();
@@ -484,6 +499,7 @@ Machines here are noisy: the ratios, measured side by side in one run, are the f
             verdict(worst <= 25.0)
         );
     }
+    e2e::target_rows(&mut md, e2e);
     let _ = writeln!(md);
 
     let _ = writeln!(md, "## 1. Publisher throughput\n");
@@ -620,6 +636,8 @@ then handles it. Peak RSS (VmHWM): {:.1} MB at start, {:.1} MB with the event de
             let _ = writeln!(md, "Not run (`make bench` runs them).");
         }
     }
+    let _ = writeln!(md);
+    e2e::render(&mut md, e2e);
     md
 }
 
