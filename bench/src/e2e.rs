@@ -331,21 +331,33 @@ pub(crate) fn ms(d: Duration) -> f64 {
 /// local figures (Lambda developer guide, "Using AWS Lambda with Amazon
 /// DynamoDB", and "Lambda parameters for Amazon DynamoDB event source
 /// mappings").
-const AWS_NOTE: &str = "**On AWS.** The AWS Lambda developer guide says Lambda polls the shards of a DynamoDB stream at a base rate of four times a second and, by default (`MaximumBatchingWindowInSeconds` 0), invokes the function as soon as records are available; a batching window (up to 5 minutes) makes it gather records first until the batch is full, the window ends or the payload reaches 6 MB. It also reads a shard with up to `ParallelizationFactor` concurrent batches (the template sets 4; the local runner reads each shard one batch at a time). The local poller follows the same rules with the settings below, but reads moto, which serves one request at a time and is shared with the indexer's reader and the commits, and publishes to tansu on the same machine: on AWS the stream's own propagation delay, DynamoDB's and MSK's network latency and Lambda's invocation overhead replace those, so these figures describe the local stack, not a deployment.";
+fn aws_note() -> String {
+    format!(
+        "**On AWS.** The AWS Lambda developer guide says Lambda polls the shards of a DynamoDB stream at a base rate of four times a second and, with the default `MaximumBatchingWindowInSeconds` of 0 (the publisher's), invokes the function as soon as records are available; a batching window (up to 5 minutes) makes it gather records until the batch is full, the window ends or the payload reaches 6 MB. The local poller reads an idle shard every {} ms (`POLL_INTERVAL`) and applies the same batching rules, but differs in the rest: the template's `ParallelizationFactor` 4 (AWS's default 1, at most 10) lets AWS publish up to four batches of a busy shard at once, one item's records still in order, where the local runner reads each shard one batch at a time; the stream is moto's, which serves one request at a time and is shared with the commits and the indexer's reader; and on AWS the stream's own propagation delay, DynamoDB's and MSK's network latency and Lambda's invocation overhead replace the local costs. These figures describe the local stack, not a deployment.",
+        stream_poller::POLL_INTERVAL.as_millis()
+    )
+}
 
 /// The report's section.
 pub fn render(md: &mut String, e2e: &E2e) {
     let _ = writeln!(md, "## 7. End-to-end latency\n");
     let _ = writeln!(
         md,
-        "The local stack as `make dev` runs it (the `local-runner` binary, release build, against the bench's moto and tansu, \
+        "The local stack as `make dev` runs it (the `local-runner` binary, {} build, against the bench's moto and tansu, \
 with its own table and database-events topic), driven over HTTP with the Rust client (`clients/rust`, one attempt per request, no retries). \
 Each writer commits {} batches of one event (about 200 B, with a transaction id) back to back; a consumer assigned every partition of the topic \
 before the first commit notes when each batch's `Transacted` event arrives, matched to its commit by key (database) and `ce_revision`. \
 **commit** = request sent → 200 received; **end to end** = request sent → event consumed. Each writer has a database of its own, so the rows \
 measure latency under load, not contention; the last row puts 4 writers on one database, where commits race. Loads interleaved, {} rounds with \
 the order rotating, after {} warm-up commits; percentiles are nearest-rank over every commit of the load (with few commits p99 is the slowest).\n",
-        e2e.per_writer, e2e.rounds, e2e.warmup
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+        e2e.per_writer,
+        e2e.rounds,
+        e2e.warmup
     );
     let _ = writeln!(
         md,
@@ -378,7 +390,7 @@ the order rotating, after {} warm-up commits; percentiles are nearest-rank over 
     for (setting, value, from) in &e2e.settings {
         let _ = writeln!(md, "| {setting} | {value} | {from} |");
     }
-    let _ = writeln!(md, "\n{AWS_NOTE}\n");
+    let _ = writeln!(md, "\n{}\n", aws_note());
 }
 
 /// The targets table's rows: the issue sets no figure, so reported only.
@@ -408,7 +420,7 @@ mod tests {
     fn percentiles_are_nearest_rank() {
         let ten: Vec<f64> = (1..=10).rev().map(f64::from).collect();
         let hundred: Vec<f64> = (1..=100).map(f64::from).collect();
-        let table: [(&[f64], f64, f64); 8] = [
+        let table: [(&[f64], f64, f64); 10] = [
             (&ten, 50.0, 5.0),
             (&ten, 99.0, 10.0),
             (&ten, 10.0, 1.0),
@@ -417,6 +429,9 @@ mod tests {
             (&hundred, 99.0, 99.0),
             (&[7.0], 99.0, 7.0),
             (&[3.0, 1.0], 50.0, 1.0),
+            // A rank between two values is the higher one.
+            (&[4.0, 1.0, 3.0, 2.0], 30.0, 2.0),
+            (&[10.0, 20.0, 30.0], 40.0, 20.0),
         ];
         for (values, p, want) in table {
             assert_eq!(percentile(values, p), want, "p{p} of {values:?}");
