@@ -116,9 +116,13 @@ pub fn settings(brokers: &str) -> Result<Vec<(String, String, String)>, String> 
     let template = workspace_root().join("template.yaml");
     let sources = EventSources::from_template(&template, &[]).map_err(|e| e.to_string())?;
     let p = &sources.publisher;
-    let kafka = KafkaSettings::from_lookup(|k| (k == "KAFKA_BROKERS").then(|| brokers.to_owned()))
-        .map_err(|e| e.to_string())?
-        .producer_config();
+    // The runner's environment: the bench's, with the brokers set.
+    let kafka = KafkaSettings::from_lookup(|k| match k {
+        "KAFKA_BROKERS" => Some(brokers.to_owned()),
+        _ => std::env::var(k).ok(),
+    })
+    .map_err(|e| e.to_string())?
+    .producer_config();
     let producer = |k: &str| kafka.get(k).unwrap_or("librdkafka default").to_owned();
     let row = |a: &str, b: String, c: &str| (a.to_owned(), b, c.to_owned());
     Ok(vec![
@@ -155,7 +159,7 @@ pub fn settings(brokers: &str) -> Result<Vec<(String, String, String)>, String> 
         row(
             "producer `acks`, `compression.type`",
             format!("{}, {}", producer("acks"), producer("compression.type")),
-            "`producer_config` with the default `KAFKA_COMPRESSION_TYPE`",
+            "`producer_config` and `KAFKA_COMPRESSION_TYPE` (unset: the default)",
         ),
         row(
             "bench consumer `fetch.wait.max.ms`",
