@@ -93,7 +93,7 @@ bench: venv venv-bench
 	@mkdir -p .local/bench
 	set -o pipefail; $(CARGO) bench --locked -p evidentsource-bench --bench hot_paths | tee .local/bench/micro.txt
 	$(CARGO) build --release --locked -p evidentsource-command-ingestion -p evidentsource-stream-publisher \
-		-p evidentsource-async-commands -p evidentsource-reclaim
+		-p evidentsource-async-commands -p evidentsource-reclaim -p evidentsource-local-runner
 	$(CARGO) run --locked --release -p evidentsource-bench -- --micro .local/bench/micro.txt
 
 # Offline: SAM translation + cfn-lint, sam validate --lint, IAM assertions.

@@ -6,6 +6,7 @@ pub mod commit_kinds;
 pub mod compression;
 pub mod conditions;
 pub mod cpu;
+pub mod e2e;
 pub mod latency;
 pub mod profile;
 pub mod publisher;

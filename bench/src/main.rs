@@ -1,9 +1,10 @@
-//! `evidentsource-bench [--quick] [--only throughput|compression|contention|commits|conditions|coldstart] [--micro FILE] [--out FILE]`
+//! `evidentsource-bench [--quick] [--only SECTION] [--micro FILE] [--out FILE]`
 //!
 //! Starts its own moto and tansu, measures (publisher throughput against
 //! the raw-rdkafka limit and the Python peer, interleaved; publisher peak
 //! RSS; write cost; round trips per commit kind; contention; conditions at
-//! scale) and writes the report (default
+//! scale; end-to-end latency on the local stack, `src/e2e.rs`) and writes
+//! the report (default
 //! `docs/PERFORMANCE.md`), with the micro-benchmark output of FILE (from
 //! `cargo bench --bench hot_paths`) included. `make bench` runs it all.
 //!
@@ -18,18 +19,28 @@ use std::{
 
 use evidentsource_bench::{
     cold_start::{self, ColdStart},
-    commit_kinds, compression, conditions, cpu, profile,
+    commit_kinds, compression, conditions, cpu, e2e, profile,
     publisher::{self, Throughput, median, throughput_table},
     records, storage,
 };
 use evidentsource_local_servers::{LocalServers, create_topic, unique_name, workspace_root};
 use rdkafka::mocking::MockCluster;
 
+/// The sections `--only` runs alone.
+const SECTIONS: &[&str] = &[
+    "throughput",
+    "compression",
+    "contention",
+    "commits",
+    "conditions",
+    "coldstart",
+    "e2e",
+];
+
 struct Args {
     quick: bool,
     /// Run one section and print its figures, without writing the report
-    /// (for tuning): `throughput`, `compression`, `contention`, `commits`,
-    /// `conditions` or `coldstart`.
+    /// (for tuning): one of [`SECTIONS`].
     only: Option<String>,
     micro: Option<PathBuf>,
     out: PathBuf,
@@ -47,21 +58,13 @@ fn parse(args: &[String]) -> Result<Args, String> {
         match a.as_str() {
             "--quick" => parsed.quick = true,
             "--only" => {
-                let section = it.next().ok_or(
-                    "--only throughput|compression|contention|commits|conditions|coldstart",
-                )?;
-                if ![
-                    "throughput",
-                    "compression",
-                    "contention",
-                    "commits",
-                    "conditions",
-                    "coldstart",
-                ]
-                .contains(&section.as_str())
-                {
+                let section = it
+                    .next()
+                    .ok_or_else(|| format!("--only {}", SECTIONS.join("|")))?;
+                if !SECTIONS.contains(&section.as_str()) {
                     return Err(format!(
-                        "--only {section:?}: throughput, compression, contention, commits, conditions or coldstart"
+                        "--only {section:?}: one of {}",
+                        SECTIONS.join(", ")
                     ));
                 }
                 parsed.only = Some(section.clone());
@@ -113,7 +116,8 @@ async fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             eprintln!(
-                "evidentsource-bench: {e}\nusage: evidentsource-bench [--quick] [--only throughput|compression|contention|commits|conditions|coldstart] [--micro FILE] [--out FILE]"
+                "evidentsource-bench: {e}\nusage: evidentsource-bench [--quick] [--only {}] [--micro FILE] [--out FILE]",
+                SECTIONS.join("|")
             );
             return ExitCode::from(2);
         }
@@ -156,6 +160,15 @@ async fn run(args: Args) -> Result<(), String> {
                 handled.join(" ")
             );
         }
+        println!("{md}");
+        return Ok(());
+    }
+    if args.only.as_deref() == Some("e2e") {
+        let mut md = String::new();
+        e2e::render(
+            &mut md,
+            &e2e::measure(&servers, &scratch, args.quick).await?,
+        );
         println!("{md}");
         return Ok(());
     }
@@ -268,6 +281,8 @@ async fn run(args: Args) -> Result<(), String> {
 
     // 4. Contention.
     let contention = contention(&servers.dynamodb_endpoint, &args).await;
+    // 4b. End-to-end latency on the local stack.
+    let e2e = e2e::measure(&servers, &scratch, args.quick).await?;
     // 5. Cold start of the release binaries (built by `make bench`).
     let starts = cold_starts(&root, &servers, &topic, if args.quick { 2 } else { 5 }).await?;
     drop(servers);
@@ -290,6 +305,7 @@ async fn run(args: Args) -> Result<(), String> {
         &contention,
         &conditions,
         &starts,
+        &e2e,
         micro.as_deref(),
     );
     std::fs::write(&args.out, report).map_err(|e| format!("{}: {e}", args.out.display()))?;
@@ -420,6 +436,7 @@ fn render(
     contention: &[storage::Contention],
     conditions: &[conditions::Scale],
     starts: &[FunctionStarts],
+    e2e: &e2e::E2e,
     micro: Option<&str>,
 ) -> String {
     let mut md = String::new();
@@ -518,6 +535,7 @@ Machines here are noisy: the ratios, measured side by side in one run, are the f
             verdict(worst <= 25.0)
         );
     }
+    e2e::target_rows(&mut md, e2e);
     let _ = writeln!(md);
 
     let _ = writeln!(md, "## 1. Publisher throughput\n");
@@ -659,6 +677,8 @@ then handles it. Peak RSS (VmHWM): {:.1} MB at start, {:.1} MB with the event de
             let _ = writeln!(md, "Not run (`make bench` runs them).");
         }
     }
+    let _ = writeln!(md);
+    e2e::render(&mut md, e2e);
     md
 }
 

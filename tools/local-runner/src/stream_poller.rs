@@ -21,7 +21,7 @@ use crate::{
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// GetRecords' largest page.
-const READ_LIMIT: i32 = 1000;
+pub const READ_LIMIT: i32 = 1000;
 
 /// What the source did, for logs and tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
