@@ -119,7 +119,7 @@ impl Store {
         // known head (see `crate::heads`), then the head a cancelled
         // attempt returned.
         let conditional = !tx.conditions.is_empty();
-        let remembered = self.heads.get(name).filter(|k| k.serves(conditional));
+        let remembered = self.heads.guess(name, conditional);
         // The index's watermark read with (or before) the head, for the
         // conditions.
         let mut watermark = remembered.as_ref().map_or(0, |k| k.watermark);
@@ -282,7 +282,10 @@ impl Store {
             };
             let returned = returned_head(&e);
             match &returned {
-                Some(stored) => self.heads.remember(stored, None),
+                Some(stored) => {
+                    self.heads.remember(stored, None);
+                    self.heads.contended(name);
+                }
                 None => self.heads.forget(name),
             }
             // Sent more than once: an earlier send may have committed, and
