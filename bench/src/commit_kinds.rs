@@ -30,10 +30,10 @@ pub enum Commit {
 /// What the committing process knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
-    /// It made the last commit (its window of recent facts may still lag:
-    /// it holds what the process read or committed).
+    /// It is the database's only writer.
     Warm,
-    /// Another process committed since its last commit.
+    /// Another process commits before each of its commits (after the first
+    /// cancelled guess it reads the head first: `heads::CONTENDED_COMMITS`).
     Stale,
     /// Nothing remembered (a new process); the index is caught up.
     Cold,
@@ -59,7 +59,7 @@ fn label(commit: Commit, state: State) -> String {
     };
     let state = match state {
         State::Warm => "warm",
-        State::Stale => "warm, another process committed since",
+        State::Stale => "warm, another process commits between its commits",
         State::Cold => "cold (nothing remembered), index caught up",
     };
     format!("{commit} | {state}")
@@ -71,7 +71,7 @@ pub struct CommitKinds {
 }
 
 /// `samples` commits of each kind in each latency mode, interleaved, on a
-/// fresh table and database (history: a few hundred events).
+/// fresh table, a database per state (histories: a few hundred events).
 pub async fn measure(endpoint: &str, samples: usize) -> CommitKinds {
     let latency = AddedLatency::default();
     let base = dynamodb_client(endpoint);
@@ -79,16 +79,20 @@ pub async fn measure(endpoint: &str, samples: usize) -> CommitKinds {
     let table = unique_name("kinds");
     create_table(&client, &table).await.expect("table");
     let config = StoreConfig::new(table);
+    // A database per state, so that what one state's samples commit does
+    // not change what another's process knows.
     let warm = Store::new(client.clone(), config.clone());
+    let stale = Store::new(client.clone(), config.clone());
     let other = Store::new(client.clone(), config.clone());
-    let db = DatabaseName::parse(unique_name("kinds")).unwrap();
-    warm.create_database(&db).await.expect("create");
+    let database = |state: &str| DatabaseName::parse(unique_name(state)).unwrap();
+    let (warm_db, stale_db, cold_db) = (database("warm"), database("stale"), database("cold"));
+    warm.create_database(&warm_db).await.expect("create");
+    stale.create_database(&stale_db).await.expect("create");
+    other.create_database(&cold_db).await.expect("create");
 
     let mut out = CommitKinds {
         kinds: vec![(Samples::default(), Samples::default()); KINDS.len()],
     };
-    // Whether the warm process made the last commit.
-    let mut warm_last = true;
     // One warm-up round, not counted.
     for round in 0..=samples {
         for mode in [0, ADDED_LATENCY_MS] {
@@ -96,34 +100,23 @@ pub async fn measure(endpoint: &str, samples: usize) -> CommitKinds {
                 latency.set(0);
                 let tag = format!("{round}-{mode}-{k}");
                 let cold;
-                let store = match state {
-                    State::Warm if warm_last => &warm,
-                    State::Warm => {
-                        // Not timed: the warm process commits last again.
-                        let t = transaction(
-                            &db,
-                            vec![event(format!("w{tag}"), tag.clone())],
-                            vec![],
-                            "",
-                        );
-                        warm.transact(&t).await.expect("the warm process's commit");
-                        &warm
-                    }
+                let (store, db) = match state {
+                    State::Warm => (&warm, &warm_db),
                     State::Stale => {
                         // Not timed.
                         let t = transaction(
-                            &db,
+                            &stale_db,
                             vec![event(format!("o{tag}"), tag.clone())],
                             vec![],
                             "",
                         );
                         other.transact(&t).await.expect("another process's commit");
-                        &warm
+                        (&stale, &stale_db)
                     }
                     State::Cold => {
-                        index(&other, &db).await;
+                        index(&other, &cold_db).await;
                         cold = Store::new(client.clone(), config.clone());
-                        &cold
+                        (&cold, &cold_db)
                     }
                 };
                 let subject = format!("s{tag}");
@@ -138,12 +131,7 @@ pub async fn measure(endpoint: &str, samples: usize) -> CommitKinds {
                         format!("tx-{tag}"),
                     ),
                 };
-                let t = transaction(
-                    &db,
-                    vec![event(format!("e{tag}"), subject)],
-                    conditions,
-                    &id,
-                );
+                let t = transaction(db, vec![event(format!("e{tag}"), subject)], conditions, &id);
                 latency.set(mode);
                 let started = Instant::now();
                 let (_, cost) = store
@@ -151,7 +139,6 @@ pub async fn measure(endpoint: &str, samples: usize) -> CommitKinds {
                     .await
                     .expect("a measured commit");
                 let millis = started.elapsed().as_secs_f64() * 1000.0;
-                warm_last = state != State::Cold;
                 if round > 0 {
                     let (as_is, added) = &mut out.kinds[k];
                     let s = if mode == 0 { as_is } else { added };
@@ -196,7 +183,7 @@ impl CommitKinds {
     pub fn render(&self, md: &mut String) {
         let _ = writeln!(
             md,
-            "One database, one process committing (\"warm\": it remembers the head its last commit left), another process committing behind its back before each \"stale\" sample, and a new process for each \"cold\" sample (the index caught up first, untimed). Single-event commits; round trips are sequential DynamoDB requests (reads side by side count once), as the store counts them; medians and p99 of the samples, on moto as it answers and with {ADDED_LATENCY_MS} ms added to every request.\n"
+            "A database per row group: \"warm\", one process its only writer (it remembers the head its last commit left); \"another process commits between\", a process whose every commit follows one of another process (untimed): after its first cancelled guess it reads the head first, see docs/storage.md, \"Round trips\"; \"cold\", a new process for each sample (the index caught up first, untimed). Single-event commits; round trips are sequential DynamoDB requests (reads side by side count once), as the store counts them; medians and p99 of the samples, on moto as it answers and with {ADDED_LATENCY_MS} ms added to every request.\n"
         );
         let _ = writeln!(
             md,
