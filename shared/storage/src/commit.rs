@@ -8,7 +8,8 @@
 //! id that committed before fails its record's put condition, and its
 //! record then answers. A failed attempt that was sent more than once is
 //! checked for its own commit first (`crate::attempt`); what a
-//! cancellation says is read in `crate::cancellation`.
+//! cancellation says is read in `crate::cancellation`. Within a process,
+//! commits on one database take turns (`crate::lanes`).
 
 use std::time::Duration;
 
@@ -108,6 +109,14 @@ impl Store {
         slot: Option<&ReplySlot>,
     ) -> Result<CommitOutcome, StoreError> {
         let name = tx.database.as_str();
+        // After this process's earlier commits on the database, from the
+        // head they left (`crate::lanes`).
+        let _lane = self
+            .in_time(
+                "waiting for this process's earlier commits on the database",
+                self.lanes.of(name).held(),
+            )
+            .await?;
         // One batch id for every attempt of this call: it is how a retried
         // request recognises its own commit (see `crate::attempt`).
         let batch_id = uuid::Uuid::new_v4().to_string();
@@ -128,6 +137,8 @@ impl Store {
         // read or returned now: a guess is not trusted to refuse a
         // condition, and losing the race on it is not contention.
         let mut guessed = known_head.is_some();
+        // Chunks read beside the head (`crate::conditions::ReadAhead`).
+        let mut ahead = None;
         // Races lost to other writers (they set the backoff).
         let mut races_lost = 0;
         // The last commit round trip: the least time an attempt needs.
@@ -145,10 +156,15 @@ impl Store {
                     cost.read_round_trips += 1;
                     let read = tokio::time::Instant::now();
                     let head = if conditional {
-                        // The index's watermark comes in the same query.
-                        let at = self
-                            .head_and_watermark(name)
-                            .await?
+                        // The index's watermark comes in the same query;
+                        // the chunks past this process's window, beside it.
+                        // Boxed, as the evaluation below.
+                        let (at, read_ahead) = Box::pin(async {
+                            tokio::join!(self.head_and_watermark(name), self.read_ahead(name))
+                        })
+                        .await;
+                        ahead = read_ahead;
+                        let at = at?
                             .filter(|at| at.head.is_active())
                             .ok_or_else(|| Error::not_found(name))?;
                         watermark = at.watermark;
@@ -169,9 +185,14 @@ impl Store {
                 let mut evaluation_cost = CommitPlanSummary::default();
                 // Boxed: the evaluation's state would make every caller's
                 // future (and its stack in debug builds) large.
-                let evaluation =
-                    Box::pin(self.evaluate(&head, watermark, &tx.conditions, &mut evaluation_cost))
-                        .await?;
+                let evaluation = Box::pin(self.evaluate(
+                    &head,
+                    watermark,
+                    &tx.conditions,
+                    ahead.take(),
+                    &mut evaluation_cost,
+                ))
+                .await?;
                 cost.read_round_trips += evaluation_cost.read_round_trips;
                 let check = match evaluation {
                     // This process saw a newer revision than the guess:

@@ -2,9 +2,11 @@
 //! history (docs/storage.md, "Evaluating conditions"): the index below
 //! the watermark read with the head, the chunks above it, and this
 //! process's window of recent facts (`crate::facts`) to save reading
-//! those chunks again.
+//! those chunks again; the chunks past the window are read beside the
+//! head when there is one ([`ReadAhead`]).
 
 use evidentsource_domain::{AppendCondition, Bound, ConditionCheck};
+use evidentsource_proto::cloudevents::CloudEvent;
 use futures::future::try_join_all;
 
 use crate::{
@@ -12,9 +14,28 @@ use crate::{
     facts::{BYTES_PER_DATABASE, CATCH_UP_EVENTS},
     head::HeadItem,
     index::{eval::stored_facts, read::IndexedHead},
+    keys,
     plan::CommitPlanSummary,
-    read::Start,
+    read::{Start, decode_chunk},
 };
+
+/// Chunk items read ahead at most: one query, with room for the few
+/// commits other processes make while this one commits once.
+const READ_AHEAD_CHUNKS: i32 = 8;
+
+/// Chunks read beside a head read: those past this process's window, so
+/// that the evaluation need not read them after the head (docs/storage.md,
+/// "Round trips"). Read before the head may have been, they can lack
+/// commits the head has (those are read after) or hold later ones (not
+/// counted: the evaluation is bounded by the basis); what was committed at
+/// a revision never changes, so what they hold is the history.
+#[derive(Debug)]
+pub(crate) struct ReadAhead {
+    incarnation: String,
+    /// The first revision asked for: the window's end + 1.
+    from: u64,
+    chunks: Vec<(u64, Vec<CloudEvent>)>,
+}
 
 pub(crate) enum Evaluation {
     Checked(ConditionCheck),
@@ -24,6 +45,40 @@ pub(crate) enum Evaluation {
 }
 
 impl Store {
+    /// The chunks past this process's window of `name`, when it has one
+    /// that a commit could bring up to date (`None` at once otherwise, or
+    /// when the read fails: it only saves a round trip).
+    pub(crate) async fn read_ahead(&self, name: &str) -> Option<ReadAhead> {
+        let known = self.heads.peek(name)?;
+        let scanned_to = self
+            .facts
+            .scanned_to(name, &known.incarnation)
+            .filter(|s| *s > 0 && known.revision.saturating_sub(*s) <= CATCH_UP_EVENTS)?;
+        let from = scanned_to + 1;
+        let pk = keys::events_pk(name, &known.incarnation);
+        let page = self
+            .chunk_page(
+                &pk,
+                &keys::chunk_sk(from),
+                u64::MAX,
+                None,
+                Some(READ_AHEAD_CHUNKS),
+            )
+            .await
+            .ok()?;
+        let chunks = page
+            .items()
+            .iter()
+            .map(|item| decode_chunk(item, &pk))
+            .collect::<Result<Vec<_>, _>>()
+            .ok()?;
+        Some(ReadAhead {
+            incarnation: known.incarnation,
+            from,
+            chunks,
+        })
+    }
+
     /// Evaluates conditions as of the head's revision. `watermark` is the
     /// index's, read with or before this head (never after: the index is
     /// read after it, see `index::eval`).
@@ -32,6 +87,7 @@ impl Store {
         head: &HeadItem,
         watermark: u64,
         conditions: &[AppendCondition],
+        ahead: Option<ReadAhead>,
         cost: &mut CommitPlanSummary,
     ) -> Result<Evaluation, StoreError> {
         let basis = head.revision;
@@ -89,24 +145,45 @@ impl Store {
             if window.scanned_to < basis {
                 let from = window.scanned_to + 1;
                 let mut kept = true;
-                let scanned = self
-                    .scan_chunks(head, from, basis, Start::Chunk, |first, events| {
-                        for (i, event) in events.iter().enumerate() {
-                            let revision = first + i as u64;
-                            if !(from..=basis).contains(&revision) {
-                                continue;
-                            }
-                            let facts = stored_facts(revision, event)?;
-                            for (h, c) in past.iter_mut().zip(conditions) {
-                                if c.selector.matches(&facts.as_facts()) {
-                                    *h = revision;
-                                }
-                            }
-                            kept = kept && window.add(facts, revision);
+                let mut fold = |first: u64, events: Vec<CloudEvent>| {
+                    for (i, event) in events.iter().enumerate() {
+                        let revision = first + i as u64;
+                        if !(from..=basis).contains(&revision) {
+                            continue;
                         }
-                        Ok(())
-                    })
-                    .await;
+                        let facts = stored_facts(revision, event)?;
+                        for (h, c) in past.iter_mut().zip(conditions) {
+                            if c.selector.matches(&facts.as_facts()) {
+                                *h = revision;
+                            }
+                        }
+                        kept = kept && window.add(facts, revision);
+                    }
+                    Ok(())
+                };
+                // The chunks read ahead, as far as they run on from the
+                // window's end without a gap; the rest is read now.
+                let mut next = from;
+                let mut folded = Ok(());
+                let ahead = ahead.filter(|a| a.incarnation == head.incarnation && a.from == from);
+                for (first, events) in ahead.map(|a| a.chunks).unwrap_or_default() {
+                    if first != next || next > basis {
+                        break;
+                    }
+                    next = first + events.len() as u64;
+                    folded = fold(first, events);
+                    if folded.is_err() {
+                        break;
+                    }
+                }
+                let scanned = match folded {
+                    Ok(()) if next <= basis => {
+                        self.scan_chunks(head, next, basis, Start::Chunk, fold)
+                            .await
+                    }
+                    Ok(()) => Ok(0),
+                    Err(e) => Err(e),
+                };
                 round_trips = match scanned {
                     Ok(round_trips) => round_trips,
                     Err(e) => {

@@ -186,6 +186,14 @@ impl FactsCache {
             .clone()
     }
 
+    /// Where the window of one incarnation ends (`scanned_to`), if this
+    /// process has one and no evaluation holds it right now.
+    pub fn scanned_to(&self, name: &str, incarnation: &str) -> Option<u64> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = entries.get(&(name.to_owned(), incarnation.to_owned()))?;
+        entry.try_lock().ok().map(|window| window.scanned_to)
+    }
+
     pub fn forget(&self, name: &str, incarnation: &str) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.remove(&(name.to_owned(), incarnation.to_owned()));

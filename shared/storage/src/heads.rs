@@ -133,6 +133,12 @@ impl KnownHeads {
         known.serves(conditional).then(|| known.clone())
     }
 
+    /// The head remembered for the database, whether or not a commit may
+    /// go from it: it names the incarnation whose chunks to read ahead.
+    pub fn peek(&self, name: &str) -> Option<HeadItem> {
+        self.lock().get(name).map(|known| known.head.clone())
+    }
+
     /// A commit on the database was cancelled: the next
     /// [`CONTENDED_COMMITS`] read the head first.
     pub fn contended(&self, name: &str) {

@@ -24,6 +24,7 @@ mod facts;
 mod heads;
 mod idempotency;
 pub mod index;
+mod lanes;
 mod lifecycle;
 mod plan;
 mod read;

@@ -19,6 +19,7 @@ use crate::{
     deadline::{Deadline, out_of_time},
     facts::FactsCache,
     heads::KnownHeads,
+    lanes::Lanes,
 };
 
 /// Settings of the storage layer.
@@ -72,6 +73,8 @@ pub struct Store {
     pub(crate) facts: Arc<FactsCache>,
     /// Each database's last known head, to commit without reading it.
     pub(crate) heads: Arc<KnownHeads>,
+    /// One commit at a time per database in this process.
+    pub(crate) lanes: Arc<Lanes>,
     /// Unbound (`None`): calls are limited by the SDK's timeouts and
     /// `max_attempts` only.
     pub(crate) deadline: Option<Deadline>,
@@ -84,6 +87,7 @@ impl Store {
             config,
             facts: Arc::default(),
             heads: Arc::default(),
+            lanes: Arc::default(),
             deadline: None,
         }
     }

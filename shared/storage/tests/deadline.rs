@@ -216,3 +216,47 @@ async fn every_call_to_an_unanswering_table_gives_up_at_its_deadline() {
     let (d, s) = bound(0);
     gives_up("get, out of time", d, s.get_database(&name)).await;
 }
+
+/// A commit waiting for this process's earlier commit on the same database
+/// (`lanes`) gives up at its own deadline, having sent nothing; another
+/// database's commit does not wait at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_an_earlier_commit_of_the_process_ends_at_the_deadline() {
+    let name = new_db();
+    let t = |id: &str, name: &DatabaseName| {
+        tx(
+            name,
+            vec![event(id, "orders", None, "placed", 20)],
+            vec![],
+            id,
+        )
+    };
+    let store = Store::new(
+        dynamodb_client(&unanswering_endpoint()),
+        StoreConfig::new("table"),
+    );
+    // The earlier commit hangs on the unanswering table for 5 s.
+    let first = store.with_deadline(Deadline::after(Duration::from_secs(5)));
+    let first_tx = t("first", &name);
+    let hung = tokio::spawn(async move { first.transact(&first_tx).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let deadline = Deadline::after(Duration::from_millis(300));
+    let started = Instant::now();
+    let error = gives_up(
+        "a commit behind a hung one",
+        deadline,
+        store.with_deadline(deadline).transact(&t("second", &name)),
+    )
+    .await;
+    assert!(
+        error.to_string().contains("earlier commits"),
+        "says why: {error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "gave up at its own deadline, not the earlier commit's"
+    );
+    assert!(!hung.is_finished(), "the earlier commit is still waiting");
+    hung.abort();
+}

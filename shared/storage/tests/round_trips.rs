@@ -122,6 +122,78 @@ async fn a_stale_remembered_head_costs_one_cancelled_write() {
     );
 }
 
+/// Another process commits between each of the warm one's conditional
+/// commits: once the warm one reads the head first, the chunks past its
+/// window are read beside the head (a read and a write in sequence), and
+/// what they hold decides: a condition about the other process's latest
+/// event is refused. More commits between than one read ahead holds: the
+/// rest is read after the head, and still decides.
+#[tokio::test]
+async fn chunks_past_the_window_are_read_beside_the_head() {
+    let warm = store().await;
+    let name = new_db();
+    warm.create_database(&name).await.unwrap();
+    let unique = |s: &str| condition(AppendCondition::max(Selector::SubjectEquals(s.into()), 0));
+    commit(&warm, &name, "a0", "a0", unique("a0"))
+        .await
+        .unwrap();
+    let writer = other(&warm);
+
+    for i in 1..=6 {
+        commit(&writer, &name, &format!("b{i}"), &format!("b{i}"), vec![])
+            .await
+            .unwrap();
+        if i % 2 == 0 {
+            // The other process's event of this round: refused, on the
+            // head as it is now.
+            let refused = commit(
+                &warm,
+                &name,
+                &format!("no-{i}"),
+                "x",
+                unique(&format!("b{i}")),
+            )
+            .await
+            .unwrap_err();
+            assert_eq!(refused, ErrorCode::FailedPrecondition, "round {i}");
+            continue;
+        }
+        let mine = format!("a{i}");
+        let (_, _, cost) = commit(&warm, &name, &mine, &mine, unique(&mine))
+            .await
+            .unwrap();
+        if i > 1 {
+            // The first round's commit went from a guess and was cancelled.
+            assert_eq!(trips(&cost), (1, 1), "round {i}: (reads, writes)");
+        }
+    }
+
+    // Twelve commits between: more than one read ahead holds.
+    for j in 0..12 {
+        commit(&writer, &name, &format!("c{j}"), &format!("c{j}"), vec![])
+            .await
+            .unwrap();
+    }
+    for (subject, expected) in [
+        ("c11", Err(ErrorCode::FailedPrecondition)),
+        ("c0", Err(ErrorCode::FailedPrecondition)),
+        ("new", Ok(())),
+    ] {
+        let outcome = commit(
+            &warm,
+            &name,
+            &format!("late-{subject}"),
+            "late",
+            unique(subject),
+        )
+        .await
+        .map(|_| ());
+        assert_eq!(outcome, expected, "Max({subject}, 0) after twelve commits");
+    }
+    let head = warm.get_database(&name).await.unwrap();
+    assert_eq!(head.revision, 1 + 6 + 3 + 12 + 1);
+}
+
 /// A condition is never refused on a remembered head: it is decided again
 /// on the head as it is now. A `Min` condition that fails on the stale head
 /// passes on the current one; a `Max` condition that passes on the stale
@@ -228,4 +300,37 @@ async fn a_deleted_or_recreated_database_is_not_written_through_memory() {
         "committed in the new database"
     );
     assert_eq!(ids(&elsewhere, &name).await, ["event-r1"]);
+}
+
+/// Concurrent commits of one process on one database take turns: each goes
+/// from the head the one before it left, so none loses a race to another
+/// (one write each, no read), and the revisions stay contiguous.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_process_commits_on_one_database_one_at_a_time() {
+    const WRITERS: usize = 8;
+    let store = store().await;
+    let name = new_db();
+    store.create_database(&name).await.unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let (store, name) = (store.clone(), name.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut costs = Vec::new();
+            for i in 0..4 {
+                let id = format!("w{w}-{i}");
+                let (_, _, cost) = commit(&store, &name, &id, &id, vec![]).await.unwrap();
+                costs.push(trips(&cost));
+            }
+            costs
+        }));
+    }
+    let mut costs = Vec::new();
+    for task in tasks {
+        costs.extend(task.await.unwrap());
+    }
+    assert!(
+        costs.iter().all(|c| *c == (0, 1)),
+        "(reads, writes) per commit: {costs:?}"
+    );
+    assert_eq!(ids(&store, &name).await.len(), WRITERS * 4);
 }
