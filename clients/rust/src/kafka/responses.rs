@@ -3,7 +3,10 @@
 //! correlation id; a response that arrives before anyone waits (the
 //! function can be quicker than the caller) is kept until it is awaited.
 //! Only ids this handle submitted or was asked to await are kept: the
-//! topic carries every producer's responses.
+//! topic carries every producer's responses. Ids nobody waits for are
+//! kept up to [`KEPT`] (a caller that submits and never awaits nor
+//! forgets would otherwise grow the map for the life of the process); past
+//! it the oldest go, and a later wait for one of them times out.
 
 use std::{
     collections::HashMap,
@@ -11,6 +14,10 @@ use std::{
 };
 
 use tokio::sync::oneshot;
+
+/// Expected or arrived responses nobody waits for that are kept at most;
+/// a caller waiting right now is never dropped.
+pub(crate) const KEPT: usize = 10_000;
 
 /// A response as read: parsed, or why it could not be.
 pub(crate) type Arrival<R> = Result<R, String>;
@@ -28,20 +35,77 @@ pub(crate) enum Wait<R> {
     Later(oneshot::Receiver<Arrival<R>>),
 }
 
-pub(crate) struct Waiters<R> {
-    slots: Mutex<HashMap<String, Slot<R>>>,
+impl<R> Slot<R> {
+    fn waited_on(&self) -> bool {
+        matches!(self, Slot::Pending(Some(_)))
+    }
 }
 
-impl<R> Default for Waiters<R> {
-    fn default() -> Self {
-        Waiters {
-            slots: Mutex::new(HashMap::new()),
+struct Slots<R> {
+    /// Each id's slot and when it was last set (a sequence number).
+    by_id: HashMap<String, (Slot<R>, u64)>,
+    next: u64,
+    kept: usize,
+}
+
+impl<R> Slots<R> {
+    fn remove(&mut self, id: &str) -> Option<Slot<R>> {
+        self.by_id.remove(id).map(|(slot, _)| slot)
+    }
+
+    fn get(&self, id: &str) -> Option<&Slot<R>> {
+        self.by_id.get(id).map(|(slot, _)| slot)
+    }
+
+    /// Sets `id`'s slot, then makes room: past `kept` entries, the oldest
+    /// nobody waits for go, down to three quarters of it (so that the
+    /// sweep runs once per many inserts).
+    fn insert(&mut self, id: &str, slot: Slot<R>) {
+        self.next += 1;
+        self.by_id.insert(id.to_owned(), (slot, self.next));
+        if self.by_id.len() <= self.kept {
+            return;
+        }
+        let mut idle: Vec<(u64, String)> = self
+            .by_id
+            .iter()
+            .filter(|(_, (slot, _))| !slot.waited_on())
+            .map(|(id, (_, at))| (*at, id.clone()))
+            .collect();
+        idle.sort_unstable();
+        let target = self.kept - self.kept / 4;
+        for (_, id) in idle {
+            if self.by_id.len() <= target {
+                break;
+            }
+            self.by_id.remove(&id);
         }
     }
 }
 
+pub(crate) struct Waiters<R> {
+    slots: Mutex<Slots<R>>,
+}
+
+impl<R> Default for Waiters<R> {
+    fn default() -> Self {
+        Self::keeping(KEPT)
+    }
+}
+
 impl<R> Waiters<R> {
-    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot<R>>> {
+    /// Keeping at most `kept` ids nobody waits for.
+    pub(crate) fn keeping(kept: usize) -> Self {
+        Waiters {
+            slots: Mutex::new(Slots {
+                by_id: HashMap::new(),
+                next: 0,
+                kept: kept.max(1),
+            }),
+        }
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, Slots<R>> {
         // A panic while holding the lock leaves a consistent map: every
         // operation is one insert or remove.
         self.slots.lock().unwrap_or_else(|p| p.into_inner())
@@ -49,9 +113,10 @@ impl<R> Waiters<R> {
 
     /// Keep the response for `id` when it arrives.
     pub(crate) fn expect(&self, id: &str) {
-        self.slots()
-            .entry(id.to_owned())
-            .or_insert(Slot::Pending(None));
+        let mut slots = self.slots();
+        if slots.get(id).is_none() {
+            slots.insert(id, Slot::Pending(None));
+        }
     }
 
     /// A response for `id` was read. The first one counts: a re-sent
@@ -62,14 +127,14 @@ impl<R> Waiters<R> {
             Some(Slot::Pending(Some(waiter))) => {
                 if let Err(arrival) = waiter.send(arrival) {
                     // The caller stopped waiting (timed out) just now.
-                    slots.insert(id.to_owned(), Slot::Arrived(arrival));
+                    slots.insert(id, Slot::Arrived(arrival));
                 }
             }
             Some(Slot::Pending(None)) => {
-                slots.insert(id.to_owned(), Slot::Arrived(arrival));
+                slots.insert(id, Slot::Arrived(arrival));
             }
             Some(arrived @ Slot::Arrived(_)) => {
-                slots.insert(id.to_owned(), arrived);
+                slots.insert(id, arrived);
             }
             // Not ours (or already handed out).
             None => {}
@@ -83,7 +148,7 @@ impl<R> Waiters<R> {
             Some(Slot::Arrived(arrival)) => Wait::Ready(arrival),
             _ => {
                 let (tx, rx) = oneshot::channel();
-                slots.insert(id.to_owned(), Slot::Pending(Some(tx)));
+                slots.insert(id, Slot::Pending(Some(tx)));
                 Wait::Later(rx)
             }
         }
@@ -94,7 +159,7 @@ impl<R> Waiters<R> {
     pub(crate) fn gave_up(&self, id: &str) {
         let mut slots = self.slots();
         if let Some(Slot::Pending(Some(_))) = slots.get(id) {
-            slots.insert(id.to_owned(), Slot::Pending(None));
+            slots.insert(id, Slot::Pending(None));
         }
     }
 
@@ -105,7 +170,7 @@ impl<R> Waiters<R> {
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.slots().len()
+        self.slots().by_id.len()
     }
 }
 
@@ -153,6 +218,38 @@ mod tests {
         w.deliver("a", Err("bad".into()));
         w.deliver("a", Ok(5));
         assert_eq!(ready(w.wait("a")), Some(Err("bad".into())));
+    }
+
+    /// Ids nobody waits for are kept up to the limit, the oldest going
+    /// first; one waited for right now is never dropped.
+    #[test]
+    fn what_nobody_awaits_is_kept_up_to_a_limit() {
+        let kept = |w: &Waiters<u32>| {
+            let mut ids: Vec<String> = w.slots().by_id.keys().cloned().collect();
+            ids.sort();
+            ids
+        };
+        let w = Waiters::keeping(4);
+        // The oldest entry, but waited for.
+        let Wait::Later(mut waiting) = w.wait("waited") else {
+            panic!("nothing arrived yet")
+        };
+        for id in ["a", "b", "c", "d", "e"] {
+            w.expect(id);
+            w.deliver(id, Ok(1));
+        }
+        // The fifth entry made room down to 3: "a" and "b" went.
+        assert_eq!(kept(&w), ["c", "d", "e", "waited"]);
+        w.deliver("waited", Ok(9));
+        assert_eq!(waiting.try_recv().ok(), Some(Ok(9)));
+
+        // A response delivered again after it arrived is kept as it was,
+        // but counts as set now: "d" outlives "c" and "e".
+        w.deliver("d", Ok(2));
+        w.expect("f");
+        w.expect("g");
+        assert_eq!(kept(&w), ["d", "f", "g"]);
+        assert_eq!(ready(w.wait("d")), Some(Ok(1)));
     }
 
     #[test]
