@@ -157,10 +157,14 @@ impl Store {
                     let read = tokio::time::Instant::now();
                     let head = if conditional {
                         // The index's watermark comes in the same query;
-                        // the chunks past this process's window, beside it.
+                        // beside it, the chunks past this process's window
+                        // and the index below it.
                         // Boxed, as the evaluation below.
                         let (at, read_ahead) = Box::pin(async {
-                            tokio::join!(self.head_and_watermark(name), self.read_ahead(name))
+                            tokio::join!(
+                                self.head_and_watermark(name),
+                                self.read_ahead(name, &tx.conditions)
+                            )
                         })
                         .await;
                         ahead = read_ahead;

@@ -7,7 +7,7 @@
 
 use evidentsource_domain::{AppendCondition, Bound, ConditionCheck};
 use evidentsource_proto::cloudevents::CloudEvent;
-use futures::future::try_join_all;
+use futures::future::{join_all, try_join_all};
 
 use crate::{
     Store, StoreError,
@@ -23,18 +23,41 @@ use crate::{
 /// commits other processes make while this one commits once.
 const READ_AHEAD_CHUNKS: i32 = 8;
 
-/// Chunks read beside a head read: those past this process's window, so
-/// that the evaluation need not read them after the head (docs/storage.md,
-/// "Round trips"). Read before the head may have been, they can lack
-/// commits the head has (those are read after) or hold later ones (not
-/// counted: the evaluation is bounded by the basis); what was committed at
-/// a revision never changes, so what they hold is the history.
+/// What a conditional commit reads beside its head read, from what this
+/// process already knows of the database (its remembered head's
+/// incarnation, its window of recent facts), so that the evaluation need
+/// not read it after the head (docs/storage.md, "Round trips"):
+/// - the chunks past the window: read before the head may have been, they
+///   can lack commits the head has (those are read after) or hold later
+///   ones (not counted: the evaluation is bounded by the basis); what was
+///   committed at a revision never changes, so what they hold is the
+///   history;
+/// - the index's answer for each condition the window does not decide, up
+///   to the window's start: the index is complete up to a watermark this
+///   process read before (the window never starts above one), and nothing
+///   at or below it changes.
+///
+/// Each part is used only if the window is still where it was.
 #[derive(Debug)]
 pub(crate) struct ReadAhead {
     incarnation: String,
     /// The first revision asked for: the window's end + 1.
     from: u64,
     chunks: Vec<(u64, Vec<CloudEvent>)>,
+    /// The window's start the index was read up to.
+    covered: u64,
+    /// Per condition, the index's highest match in `floor..=covered`
+    /// (`None`: not read).
+    indexed: Vec<Option<Option<u64>>>,
+}
+
+/// The lowest revision a match of `bound` matters from: a `Max(r)` passes
+/// whatever lies at or below r.
+fn floor(bound: &Bound) -> u64 {
+    match bound {
+        Bound::Max(r) => r.saturating_add(1),
+        Bound::Min(_) | Bound::Range { .. } => 1,
+    }
 }
 
 pub(crate) enum Evaluation {
@@ -45,37 +68,70 @@ pub(crate) enum Evaluation {
 }
 
 impl Store {
-    /// The chunks past this process's window of `name`, when it has one
-    /// that a commit could bring up to date (`None` at once otherwise, or
-    /// when the read fails: it only saves a round trip).
-    pub(crate) async fn read_ahead(&self, name: &str) -> Option<ReadAhead> {
+    /// The chunks past this process's window of `name` and the index
+    /// below it, when it has a window that a commit could bring up to
+    /// date (`None` at once otherwise; a part whose read fails is left
+    /// out: it only saves a round trip).
+    pub(crate) async fn read_ahead(
+        &self,
+        name: &str,
+        conditions: &[AppendCondition],
+    ) -> Option<ReadAhead> {
         let known = self.heads.peek(name)?;
-        let scanned_to = self
-            .facts
-            .scanned_to(name, &known.incarnation)
-            .filter(|s| *s > 0 && known.revision.saturating_sub(*s) <= CATCH_UP_EVENTS)?;
+        let (scanned_to, covered, in_window) = {
+            let entry = self.facts.existing(name, &known.incarnation)?;
+            // An evaluation holding it is about to move it: nothing to read.
+            let window = entry.try_lock().ok()?;
+            (
+                window.scanned_to,
+                window.base,
+                window.check(conditions).highest,
+            )
+        };
+        if scanned_to == 0 || known.revision.saturating_sub(scanned_to) > CATCH_UP_EVENTS {
+            return None;
+        }
         let from = scanned_to + 1;
         let pk = keys::events_pk(name, &known.incarnation);
-        let page = self
-            .chunk_page(
-                &pk,
-                &keys::chunk_sk(from),
-                u64::MAX,
-                None,
-                Some(READ_AHEAD_CHUNKS),
-            )
-            .await
-            .ok()?;
-        let chunks = page
-            .items()
-            .iter()
-            .map(|item| decode_chunk(item, &pk))
-            .collect::<Result<Vec<_>, _>>()
-            .ok()?;
+        let chunks = async {
+            let page = self
+                .chunk_page(
+                    &pk,
+                    &keys::chunk_sk(from),
+                    u64::MAX,
+                    None,
+                    Some(READ_AHEAD_CHUNKS),
+                )
+                .await
+                .ok()?;
+            page.items()
+                .iter()
+                .map(|item| decode_chunk(item, &pk))
+                .collect::<Result<Vec<_>, _>>()
+                .ok()
+        };
+        let at = IndexedHead {
+            head: known.clone(),
+            watermark: covered,
+        };
+        let lookups = conditions.iter().zip(&in_window).map(|(c, in_window)| {
+            let at = &at;
+            async move {
+                if *in_window > 0 || covered == 0 {
+                    return None;
+                }
+                self.highest_indexed(at, &c.selector, floor(&c.bound), covered)
+                    .await
+                    .ok()
+            }
+        });
+        let (chunks, indexed) = tokio::join!(chunks, join_all(lookups));
         Some(ReadAhead {
             incarnation: known.incarnation,
             from,
-            chunks,
+            chunks: chunks.unwrap_or_default(),
+            covered,
+            indexed,
         })
     }
 
@@ -123,17 +179,24 @@ impl Store {
             head: head.clone(),
             watermark: indexed,
         };
+        // What was read beside the head, if the window is where it was.
+        let ahead = ahead.filter(|a| a.incarnation == head.incarnation);
+        let read_before = ahead
+            .as_ref()
+            .filter(|a| a.covered == covered)
+            .map(|a| a.indexed.clone())
+            .unwrap_or_default();
         let (mut lookups, mut looked_up) = (Vec::new(), Vec::new());
+        let mut highest_read_before = vec![None; conditions.len()];
         for (i, c) in conditions.iter().enumerate() {
             if in_window[i] > 0 || covered == 0 {
                 continue;
             }
-            let floor = match c.bound {
-                // Passes whatever lies at or below r.
-                Bound::Max(r) => r.saturating_add(1),
-                Bound::Min(_) | Bound::Range { .. } => 1,
-            };
-            lookups.push(self.highest_indexed(&at, &c.selector, floor, covered));
+            if let Some(Some(found)) = read_before.get(i) {
+                highest_read_before[i] = Some(*found);
+                continue;
+            }
+            lookups.push(self.highest_indexed(&at, &c.selector, floor(&c.bound), covered));
             looked_up.push(i);
         }
         let index_round_trips = u32::from(!lookups.is_empty());
@@ -165,7 +228,7 @@ impl Store {
                 // window's end without a gap; the rest is read now.
                 let mut next = from;
                 let mut folded = Ok(());
-                let ahead = ahead.filter(|a| a.incarnation == head.incarnation && a.from == from);
+                let ahead = ahead.filter(|a| a.from == from);
                 for (first, events) in ahead.map(|a| a.chunks).unwrap_or_default() {
                     if first != next || next > basis {
                         break;
@@ -213,7 +276,13 @@ impl Store {
             .zip(&past)
             .map(|(w, p)| *w.max(p))
             .collect();
-        for (i, found) in looked_up.into_iter().zip(indexed_answers?) {
+        let answers = looked_up.into_iter().zip(indexed_answers?).chain(
+            highest_read_before
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, found)| Some((i, found?))),
+        );
+        for (i, found) in answers {
             if highest[i] == 0 {
                 highest[i] = found.unwrap_or(0);
             }

@@ -186,12 +186,17 @@ impl FactsCache {
             .clone()
     }
 
-    /// Where the window of one incarnation ends (`scanned_to`), if this
-    /// process has one and no evaluation holds it right now.
-    pub fn scanned_to(&self, name: &str, incarnation: &str) -> Option<u64> {
+    /// The entry of one incarnation, if this process has one (none is
+    /// created).
+    pub fn existing(
+        &self,
+        name: &str,
+        incarnation: &str,
+    ) -> Option<Arc<tokio::sync::Mutex<DatabaseFacts>>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = entries.get(&(name.to_owned(), incarnation.to_owned()))?;
-        entry.try_lock().ok().map(|window| window.scanned_to)
+        entries
+            .get(&(name.to_owned(), incarnation.to_owned()))
+            .cloned()
     }
 
     pub fn forget(&self, name: &str, incarnation: &str) {

@@ -194,6 +194,65 @@ async fn chunks_past_the_window_are_read_beside_the_head() {
     assert_eq!(head.revision, 1 + 6 + 3 + 12 + 1);
 }
 
+/// A process whose window starts at the index's watermark (it came after
+/// the indexer) decides what lies below the window from the index: once it
+/// reads the head first, that index read goes beside the head too, with
+/// the chunks past the window, and the commit is a read and a write. The
+/// index's answers decide: a condition about an indexed event is refused.
+#[tokio::test]
+async fn the_index_below_the_window_is_read_beside_the_head() {
+    let setup = store().await;
+    let name = new_db();
+    setup.create_database(&name).await.unwrap();
+    let writer = other(&setup);
+    for i in 1..=5 {
+        let s = format!("s{i}");
+        commit(&writer, &name, &s, &s, vec![]).await.unwrap();
+    }
+    setup
+        .index_database(name.as_str(), std::time::Duration::from_secs(30))
+        .await
+        .unwrap();
+    let unique = |s: &str| condition(AppendCondition::max(Selector::SubjectEquals(s.into()), 0));
+    // Its first commit: head and watermark, then the index below the
+    // watermark (the window starts there), then the write.
+    let warm = other(&setup);
+    let (_, _, cost) = commit(&warm, &name, "new0", "new0", unique("new0"))
+        .await
+        .unwrap();
+    assert_eq!(trips(&cost), (2, 1), "the first commit: (reads, writes)");
+
+    for i in 1..=4 {
+        let b = format!("b{i}");
+        commit(&writer, &name, &b, &b, vec![]).await.unwrap();
+        let mine = format!("new{i}");
+        let (_, _, cost) = commit(&warm, &name, &mine, &mine, unique(&mine))
+            .await
+            .unwrap();
+        if i > 1 {
+            // The first went from a guess and was cancelled.
+            assert_eq!(trips(&cost), (1, 1), "round {i}: (reads, writes)");
+        }
+    }
+    // s3 is below the window, in the index: refused, and Max(s3, 3)
+    // holds.
+    commit(&writer, &name, "b5", "b5", vec![]).await.unwrap();
+    assert_eq!(
+        commit(&warm, &name, "no-s3", "x", unique("s3"))
+            .await
+            .unwrap_err(),
+        ErrorCode::FailedPrecondition
+    );
+    commit(&writer, &name, "b6", "b6", vec![]).await.unwrap();
+    let at_three = condition(AppendCondition::max(
+        Selector::SubjectEquals("s3".into()),
+        3,
+    ));
+    commit(&warm, &name, "after-s3", "y", at_three)
+        .await
+        .unwrap();
+}
+
 /// A condition is never refused on a remembered head: it is decided again
 /// on the head as it is now. A `Min` condition that fails on the stale head
 /// passes on the current one; a `Max` condition that passes on the stale
