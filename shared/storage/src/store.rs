@@ -4,10 +4,11 @@
 //!
 //! The jobs are in rooms of their own: the commit protocol in
 //! `crate::commit` (with `crate::plan`, `crate::idempotency`,
-//! `crate::conditions`, `crate::cancellation` and `crate::attempt`),
-//! creating and deleting databases in `crate::lifecycle`, reads in
-//! `crate::read`, recorded replies in `crate::reply`, reclaiming in
-//! `crate::reclaim`.
+//! `crate::conditions`, `crate::cancellation`, `crate::attempt`, the
+//! remembered heads in `crate::heads` and the per-database turns in
+//! `crate::lanes`), creating and deleting databases in `crate::lifecycle`,
+//! reads in `crate::read`, recorded replies in `crate::reply`, reclaiming
+//! in `crate::reclaim`.
 
 use std::{future::Future, sync::Arc, time::Duration};
 
