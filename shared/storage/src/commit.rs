@@ -137,7 +137,8 @@ impl Store {
         // read or returned now: a guess is not trusted to refuse a
         // condition, and losing the race on it is not contention.
         let mut guessed = known_head.is_some();
-        // Chunks read beside the head (`crate::conditions::ReadAhead`).
+        // Chunks and index answers read beside the head
+        // (`crate::conditions::ReadAhead`).
         let mut ahead = None;
         // Races lost to other writers (they set the backoff).
         let mut races_lost = 0;

@@ -33,9 +33,12 @@ const READ_AHEAD_CHUNKS: i32 = 8;
 ///   committed at a revision never changes, so what they hold is the
 ///   history;
 /// - the index's answer for each condition the window does not decide, up
-///   to the window's start: the index is complete up to a watermark this
-///   process read before (the window never starts above one), and nothing
-///   at or below it changes.
+///   to the window's start, when that start is at or below the highest
+///   watermark this process read (in an earlier request, so the index was
+///   complete up to it before this read began; nothing at or below it
+///   changes). A window emptied because it was full starts at the basis of
+///   its last evaluation, which may lie above every watermark read: then
+///   the index is read after the head, as without a read-ahead.
 ///
 /// Each part is used only if the window is still where it was.
 #[derive(Debug)]
@@ -78,13 +81,14 @@ impl Store {
         conditions: &[AppendCondition],
     ) -> Option<ReadAhead> {
         let known = self.heads.peek(name)?;
-        let (scanned_to, covered, in_window) = {
+        let (scanned_to, covered, indexed_to, in_window) = {
             let entry = self.facts.existing(name, &known.incarnation)?;
             // An evaluation holding it is about to move it: nothing to read.
             let window = entry.try_lock().ok()?;
             (
                 window.scanned_to,
                 window.base,
+                window.watermark,
                 window.check(conditions).highest,
             )
         };
@@ -117,7 +121,7 @@ impl Store {
         let lookups = conditions.iter().zip(&in_window).map(|(c, in_window)| {
             let at = &at;
             async move {
-                if *in_window > 0 || covered == 0 {
+                if *in_window > 0 || covered == 0 || covered > indexed_to {
                     return None;
                 }
                 self.highest_indexed(at, &c.selector, floor(&c.bound), covered)
@@ -180,20 +184,21 @@ impl Store {
             watermark: indexed,
         };
         // What was read beside the head, if the window is where it was.
-        let ahead = ahead.filter(|a| a.incarnation == head.incarnation);
+        let mut ahead = ahead.filter(|a| a.incarnation == head.incarnation);
         let read_before = ahead
-            .as_ref()
+            .as_mut()
             .filter(|a| a.covered == covered)
-            .map(|a| a.indexed.clone())
+            .map(|a| std::mem::take(&mut a.indexed))
             .unwrap_or_default();
+        // (condition, the index's highest match) read beside the head.
+        let mut answered = Vec::new();
         let (mut lookups, mut looked_up) = (Vec::new(), Vec::new());
-        let mut highest_read_before = vec![None; conditions.len()];
         for (i, c) in conditions.iter().enumerate() {
             if in_window[i] > 0 || covered == 0 {
                 continue;
             }
             if let Some(Some(found)) = read_before.get(i) {
-                highest_read_before[i] = Some(*found);
+                answered.push((i, *found));
                 continue;
             }
             lookups.push(self.highest_indexed(&at, &c.selector, floor(&c.bound), covered));
@@ -276,12 +281,7 @@ impl Store {
             .zip(&past)
             .map(|(w, p)| *w.max(p))
             .collect();
-        let answers = looked_up.into_iter().zip(indexed_answers?).chain(
-            highest_read_before
-                .into_iter()
-                .enumerate()
-                .filter_map(|(i, found)| Some((i, found?))),
-        );
+        let answers = looked_up.into_iter().zip(indexed_answers?).chain(answered);
         for (i, found) in answers {
             if highest[i] == 0 {
                 highest[i] = found.unwrap_or(0);

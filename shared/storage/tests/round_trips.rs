@@ -253,6 +253,68 @@ async fn the_index_below_the_window_is_read_beside_the_head() {
         .unwrap();
 }
 
+/// A window emptied because it was full starts at its last commit, above
+/// every watermark the process read: the index below it is then not read
+/// beside the head (the indexer may not have reached it when that read
+/// starts), but after the head and its watermark, at the cost of a round
+/// trip. The index answers as it should either way.
+#[tokio::test]
+async fn the_index_is_not_read_ahead_above_the_last_watermark_read() {
+    let setup = store().await;
+    let name = new_db();
+    setup.create_database(&name).await.unwrap();
+    let writer = other(&setup);
+    commit(&writer, &name, "s1", "s1", vec![]).await.unwrap();
+    let index = || setup.index_database(name.as_str(), std::time::Duration::from_secs(60));
+    index().await.unwrap();
+    let unique = |s: &str| condition(AppendCondition::max(Selector::SubjectEquals(s.into()), 0));
+    // The window starts at watermark 1; a cancelled commit then makes the
+    // database contended (the next commits read the head first).
+    let warm = other(&setup);
+    commit(&warm, &name, "a0", "a0", unique("a0"))
+        .await
+        .unwrap();
+    commit(&writer, &name, "b0", "b0", vec![]).await.unwrap();
+    commit(&warm, &name, "a1", "a1", unique("a1"))
+        .await
+        .unwrap();
+    // Its own commits of 2,000 long distinct subjects overflow the window
+    // (4 MB of triples per database): it starts again at the last one.
+    for batch in 0..2 {
+        let events = (0..1000)
+            .map(|i| {
+                let subject = format!("{batch}-{i}-{}", "x".repeat(2000));
+                event(
+                    &format!("long-{batch}-{i}"),
+                    "orders",
+                    Some(&subject),
+                    "placed",
+                    10,
+                )
+            })
+            .collect();
+        warm.transact(&tx(&name, events, vec![], &format!("long-{batch}")))
+            .await
+            .unwrap();
+    }
+    // The indexer catches up past the window's start.
+    index().await.unwrap();
+    let (_, _, cost) = commit(&warm, &name, "new", "new", unique("new"))
+        .await
+        .unwrap();
+    assert_eq!(
+        trips(&cost),
+        (2, 1),
+        "the head, then the index below the window: (reads, writes)"
+    );
+    assert_eq!(
+        commit(&warm, &name, "no-s1", "x", unique("s1"))
+            .await
+            .unwrap_err(),
+        ErrorCode::FailedPrecondition
+    );
+}
+
 /// A condition is never refused on a remembered head: it is decided again
 /// on the head as it is now. A `Min` condition that fails on the stale head
 /// passes on the current one; a `Max` condition that passes on the stale
