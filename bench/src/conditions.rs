@@ -454,8 +454,8 @@ pub fn render(md: &mut String, scales: &[Scale], samples: usize) {
          Histories loaded through the commit path (1000-event transactions, one stream, one type) and indexed with the indexer's code; \
          then, side by side in rounds, {samples} samples of each operation below, each a one-event commit with a transaction id. \
          \"Warm\": one process that has committed before (its window of recent facts starts at the watermark); \
-         \"cold\": a new `Store` each time (no window: head and watermark, then the index and the chunks past the watermark, side by side); \
-         \"index caught up\": a cold process right after the indexer caught up, so that only the index is read (the chunks past the watermark cost moto about half a millisecond per item, DynamoDB one call). \
+         \"cold\": a new `Store` each time (no window: head and watermark, then the index, and beside it the chunks past the watermark unless the head's recent facts rule them out, docs/storage.md \"Recent facts on the head\"); \
+         \"index caught up\": a cold process right after the indexer caught up, so that nothing is past the watermark (the chunks past it cost moto about half a millisecond per item, DynamoDB one call). \
          The index is brought up to date every {INDEX_EVERY} rounds, so it lags as behind a live indexer. \
          Read units: ⌈response bytes / 4 KB⌉ per read call, an over-estimate (JSON is larger than DynamoDB's item sizes), the same for every row. \
          Timings are on moto, which answers one request at a time: reads that DynamoDB would serve side by side (the idempotency record, the index, the chunks past the watermark) queue there one after another, \

@@ -17,6 +17,7 @@ use crate::{
     keys,
     plan::CommitPlanSummary,
     read::{Start, decode_chunk},
+    recent::Recent,
 };
 
 /// Chunk items read ahead at most: one query, with room for the few
@@ -205,6 +206,19 @@ impl Store {
             looked_up.push(i);
         }
         let index_round_trips = u32::from(!lookups.is_empty());
+        // The head's recent facts tell, for the revisions they cover,
+        // whether anything there can matter to a condition: from `next`
+        // on, nothing that matches at or above its floor
+        // (`crate::recent`; a "no" is certain).
+        let recent = Recent::of(head);
+        let ruled_out = move |next: u64| {
+            recent.as_ref().is_some_and(|r| {
+                r.covers(next)
+                    && conditions
+                        .iter()
+                        .all(|c| !r.may_match(&c.selector, floor(&c.bound).max(next)))
+            })
+        };
         // The chunks past the window and the index, side by side: a match
         // in the chunks makes its condition's index answer moot.
         let past_window = async move {
@@ -244,7 +258,15 @@ impl Store {
                         break;
                     }
                 }
+                // How far the window holds every revision once done.
+                let mut upto = basis;
                 let scanned = match folded {
+                    Ok(()) if next <= basis && ruled_out(next) => {
+                        // Nothing there can decide a condition: not read,
+                        // and not in the window either.
+                        upto = next - 1;
+                        Ok(0)
+                    }
                     Ok(()) if next <= basis => {
                         self.scan_chunks(head, next, basis, Start::Chunk, fold)
                             .await
@@ -262,7 +284,7 @@ impl Store {
                     }
                 };
                 if kept {
-                    window.scanned_to = basis;
+                    window.scanned_to = upto;
                 } else {
                     window.reset(basis);
                 }

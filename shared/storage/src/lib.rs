@@ -28,6 +28,7 @@ mod lanes;
 mod lifecycle;
 mod plan;
 mod read;
+mod recent;
 mod reclaim;
 mod recorded;
 pub mod reply;

@@ -21,6 +21,7 @@ use crate::{
     head::{HeadItem, HeadState},
     idempotency::tx_record,
     keys,
+    recent::{HEAD_BUDGET, Recent},
     recorded::RECORDED_ATTR,
     size::{item_size, write_units},
 };
@@ -72,20 +73,33 @@ impl Store {
         new_head.revision = summary.revision;
         new_head.revision_time = recorded;
         new_head.batch_id = Some(summary.id.clone());
-        let head_size = serde_dynamo::to_item::<_, HashMap<String, AttributeValue>>(&new_head)
-            .map(|i| item_size(&i))
-            .unwrap_or(1024);
+        let size_of = |head: &HeadItem| {
+            serde_dynamo::to_item::<_, HashMap<String, AttributeValue>>(head)
+                .map(|i| item_size(&i))
+                .unwrap_or(HEAD_BUDGET)
+        };
+        // The recent facts take what the head leaves of its first KB, so
+        // they cost no write unit.
+        new_head.recent = None;
+        let budget = HEAD_BUDGET.saturating_sub(size_of(&new_head) + attribute::RECENT.len());
+        let recent = Recent::after(head, &tx.facts, budget);
+        new_head.recent = Some(recent.clone());
+        let head_size = size_of(&new_head);
         let mut units = write_units(head_size, true);
         let mut bytes = head_size;
         let update = Update::builder()
             .table_name(table)
             .key(attribute::PK, s(&head.pk))
             .key(attribute::SK, s(keys::HEAD_SK))
-            .update_expression("SET #rev = :rev, basis = :basis, revision_time = :t, batch_id = :b")
+            .update_expression(
+                "SET #rev = :rev, basis = :basis, revision_time = :t, batch_id = :b, #rf = :rf",
+            )
             .condition_expression("#st = :active AND incarnation = :inc AND #rev = :basis")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .expression_attribute_names("#rev", attribute::REVISION)
             .expression_attribute_names("#st", attribute::STATE)
+            .expression_attribute_names("#rf", attribute::RECENT)
+            .expression_attribute_values(":rf", AttributeValue::B(recent.0.into()))
             .expression_attribute_values(":rev", n(summary.revision))
             .expression_attribute_values(":basis", n(summary.basis))
             .expression_attribute_values(":t", n(recorded))

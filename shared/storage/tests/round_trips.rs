@@ -73,9 +73,10 @@ async fn round_trips_per_commit_kind() {
         // Its window of recent facts holds every event: no read at all.
         ("warm, conditional", warm.clone(), "w3", unique("a"), (0, 1)),
         ("cold, with id", other(&warm), "c1", vec![], (1, 1)),
-        // Head and watermark, then the chunks past the watermark (nothing
-        // is indexed here: no indexer runs).
-        ("cold, conditional", other(&warm), "c2", unique("b"), (2, 1)),
+        // Head and watermark. Nothing is indexed here (no indexer runs), so
+        // everything is past the watermark, and the head's recent facts
+        // cover it: nothing there can be about `b`, no chunk is read.
+        ("cold, conditional", other(&warm), "c2", unique("b"), (1, 1)),
     ] {
         let subject = format!("subject-{case}");
         let (_, _, cost) = commit(&store, &name, id, &subject, conditions)
@@ -85,6 +86,53 @@ async fn round_trips_per_commit_kind() {
     }
     let stored = warm.read_events(&name, 1, 100).await.unwrap();
     assert_eq!(stored.len(), 6, "each committed once");
+
+    // Conditions about what the head's recent facts hold (the event at
+    // revision 5), on cold processes.
+    let s5 = || Selector::SubjectEquals("subject-cold, with id".into());
+    for (case, c, expected) in [
+        // It may match: the chunks past the watermark are read, and decide.
+        (
+            "refused",
+            AppendCondition::max(s5(), 4),
+            Err(ErrorCode::FailedPrecondition),
+        ),
+        ("at least", AppendCondition::min(s5(), 5), Ok((2, 1))),
+        // A match at or below a `Max` bound cannot fail it: nothing read.
+        ("at most", AppendCondition::max(s5(), 5), Ok((1, 1))),
+    ] {
+        let got = commit(&other(&warm), &name, case, "x", condition(c)).await;
+        assert_eq!(got.map(|(_, _, cost)| trips(&cost)), expected, "{case}");
+    }
+
+    // More distinct subjects than a head's recent facts hold: they no
+    // longer reach down to the watermark, and the chunks are read, also
+    // by the next cold commit.
+    let many: Vec<CloudEvent> = (0..200)
+        .map(|i| subject_event(&format!("many-{i}"), &format!("many-{i}")))
+        .collect();
+    warm.transact(&tx(&name, many, vec![], "many"))
+        .await
+        .unwrap();
+    // What they dropped still decides (the oldest and the newest of them).
+    for (id, subject) in [("r0", "many-0"), ("r199", "many-199")] {
+        let refused = commit(&other(&warm), &name, id, "y", unique(subject)).await;
+        assert_eq!(
+            refused.unwrap_err(),
+            ErrorCode::FailedPrecondition,
+            "{subject}"
+        );
+    }
+    for id in ["c6", "c7"] {
+        let (_, _, cost) = commit(&other(&warm), &name, id, "y", unique("nobody"))
+            .await
+            .unwrap();
+        assert_eq!(
+            trips(&cost),
+            (2, 1),
+            "{id}: recent facts short of the watermark"
+        );
+    }
 }
 
 /// Another process commits behind the warm one's back: the warm one's next

@@ -25,9 +25,11 @@ pub const REVISION: &str = "revision";
 pub const REVISION_TIME: &str = "revision_time";
 pub const BATCH_ID: &str = "batch_id";
 pub const DELETED_AT: &str = "deleted_at";
+/// The head's recent facts (storage's `recent.rs`).
+pub const RECENT: &str = "rf";
 
 /// Every attribute of a head item, in [`crate::HeadItem`]'s field order.
-pub const HEAD: [&str; 12] = [
+pub const HEAD: [&str; 13] = [
     PK,
     SK,
     NAME,
@@ -40,4 +42,5 @@ pub const HEAD: [&str; 12] = [
     BATCH_ID,
     DELETED_AT,
     TTL,
+    RECENT,
 ];

@@ -110,6 +110,42 @@ pub struct HeadItem {
     /// Expiry (seconds since the epoch) of a tombstone, for DynamoDB TTL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<i64>,
+    /// The recent facts (`rf`): hashes of what the last commits hold, so
+    /// that a conditional commit can tell from the head alone that they
+    /// cannot match its conditions (storage's `recent.rs`,
+    /// docs/storage.md "Recent facts"). Opaque here; absent at creation
+    /// and on heads written before it was kept.
+    #[serde(default, rename = "rf", skip_serializing_if = "Option::is_none")]
+    pub recent: Option<Bytes>,
+}
+
+/// A binary attribute (`B`), as serde_dynamo reads and writes one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bytes(pub Vec<u8>);
+
+impl Serialize for Bytes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Bytes;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a binary attribute")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Bytes, E> {
+                Ok(Bytes(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Bytes, E> {
+                Ok(Bytes(v))
+            }
+        }
+        deserializer.deserialize_byte_buf(Visitor)
+    }
 }
 
 impl HeadItem {
@@ -127,6 +163,7 @@ impl HeadItem {
             batch_id: None,
             deleted_at: None,
             ttl: None,
+            recent: None,
         }
     }
 
@@ -394,6 +431,7 @@ mod tests {
                 batch_id,
                 deleted_at,
                 ttl,
+                recent: None,
             };
             let (in_place, deserialized) = both_readings(&image_of(&head));
             proptest::prop_assert_eq!(in_place, deserialized);
@@ -453,6 +491,7 @@ mod tests {
         head.batch_id = Some("b".into());
         head.deleted_at = Some(1);
         head.ttl = Some(2);
+        head.recent = Some(Bytes(vec![1, 2]));
         let mut written: Vec<String> = image_of(&head).keys().cloned().collect();
         let mut names: Vec<String> = attribute::HEAD.iter().map(|n| n.to_string()).collect();
         written.sort();
@@ -473,6 +512,12 @@ mod tests {
             assert_eq!(HeadState::parse(state.as_str()), Some(state));
         }
         assert_eq!(HeadState::parse("Active"), None);
+        // The recent facts are a binary attribute, and read back as such.
+        let mut head = HeadItem::new("accounts", "inc1".into(), 0);
+        head.recent = Some(Bytes(vec![0, 1, 255]));
+        let image = image_of(&head);
+        assert_eq!(image[attribute::RECENT], AttributeValue::B(vec![0, 1, 255]));
+        assert_eq!(HeadItem::from_item(image).unwrap(), head);
     }
 
     /// The texts the publisher logs and sends to its dead-letter queue.

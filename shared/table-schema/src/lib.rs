@@ -17,7 +17,7 @@ pub mod index;
 pub mod keys;
 pub mod stream;
 
-pub use head::{HeadError, HeadItem, HeadState};
+pub use head::{Bytes, HeadError, HeadItem, HeadState};
 
 /// Milliseconds since the Unix epoch (every time in the table) → protobuf
 /// Timestamp.
