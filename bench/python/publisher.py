@@ -28,6 +28,9 @@ from evidentsource.v1 import database_pb2  # generated from proto/evidentsource/
 
 ID_NAMESPACE = uuid.UUID("0c5bd5de-8f7b-4f54-9d5e-7a3c2f0e9b41")
 DESERIALIZER = TypeDeserializer()
+IMAGE_FIELDS = (
+    "name", "state", "created_at", "basis", "revision", "revision_time", "batch_id", "deleted_at",
+)
 
 
 def timestamp(millis):
@@ -53,7 +56,12 @@ def to_message(record, base_uri):
         return None
     if record["eventName"] not in ("INSERT", "MODIFY"):
         return None
-    image = {k: DESERIALIZER.deserialize(v) for k, v in change["NewImage"].items()}
+    # Only the attributes the event is built from (as the Rust handler
+    # reads them): the head's other attributes, such as its binary recent
+    # facts (base64 in Lambda's JSON, which TypeDeserializer does not take),
+    # are none of the publisher's business.
+    new_image = change["NewImage"]
+    image = {k: DESERIALIZER.deserialize(new_image[k]) for k in IMAGE_FIELDS if k in new_image}
     name = image["name"]
     basis, revision = int(image["basis"]), int(image["revision"])
     source = f"{base_uri.rstrip('/')}/db/{name}"

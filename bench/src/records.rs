@@ -8,10 +8,27 @@ use serde_json::{Value, json};
 /// How many databases a batch spreads over (they map to partitions).
 pub const DATABASES: usize = 16;
 
+/// The bytes of a full head's recent facts (`MAX_BYTES` in storage's
+/// `recent.rs`).
+const RECENT_FACTS_BYTES: usize = 256;
+
+/// `len` bytes of no particular pattern, base64 as Lambda delivers them.
+fn recent_facts_base64(len: usize) -> String {
+    use base64::Engine as _;
+    let bytes: Vec<u8> = (0..len as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 /// The Lambda event (JSON, as the runtime receives it) of `count`
 /// Transacted records.
 pub fn stream_event_json(count: usize) -> Value {
     let t0: i64 = 1_795_000_000_000;
+    // A head's recent facts as a database with steady traffic has them:
+    // at their cap (storage's `recent.rs`), base64 as Lambda delivers
+    // binary attributes.
+    let recent = recent_facts_base64(RECENT_FACTS_BYTES);
     let records: Vec<Value> = (0..count)
         .map(|i| {
             let db = format!("bench-db-{:02}", i % DATABASES);
@@ -35,7 +52,8 @@ pub fn stream_event_json(count: usize) -> Value {
                         "created_at": {"N": t0.to_string()},
                         "basis": {"N": basis.to_string()}, "revision": {"N": revision.to_string()},
                         "revision_time": {"N": time.to_string()},
-                        "batch_id": {"S": format!("9a1c5e2b-0000-4000-8000-{i:012}")}
+                        "batch_id": {"S": format!("9a1c5e2b-0000-4000-8000-{i:012}")},
+                        "rf": {"B": recent.as_str()}
                     },
                     "SequenceNumber": format!("{:021}", i + 1),
                     "SizeBytes": 220,

@@ -20,19 +20,22 @@ use crate::{
     recent::Recent,
 };
 
-/// Chunk items read ahead at most: one query, with room for the few
-/// commits other processes make while this one commits once.
-const READ_AHEAD_CHUNKS: i32 = 8;
+/// Chunk items read ahead at most: one query. They are read ahead only
+/// when the window has fallen behind what recent facts hold (below), so
+/// this is room for catching up on some dozens of commits at once.
+const READ_AHEAD_CHUNKS: i32 = 32;
 
 /// What a conditional commit reads beside its head read, from what this
 /// process already knows of the database (its remembered head's
 /// incarnation, its window of recent facts), so that the evaluation need
 /// not read it after the head (docs/storage.md, "Round trips"):
-/// - the chunks past the window: read before the head may have been, they
-///   can lack commits the head has (those are read after) or hold later
-///   ones (not counted: the evaluation is bounded by the basis); what was
-///   committed at a revision never changes, so what they hold is the
-///   history;
+/// - the chunks past the window, when the remembered head's recent facts
+///   (`crate::recent`) no longer reach down to the window's end (else the
+///   head read now will most likely rule them out, and they are not read
+///   at all): read before the head may have been, they can lack commits
+///   the head has (those are read after) or hold later ones (not counted:
+///   the evaluation is bounded by the basis); what was committed at a
+///   revision never changes, so what they hold is the history;
 /// - the index's answer for each condition the window does not decide, up
 ///   to the window's start, when that start is at or below the highest
 ///   watermark this process read (in an earlier request, so the index was
@@ -98,7 +101,11 @@ impl Store {
         }
         let from = scanned_to + 1;
         let pk = keys::events_pk(name, &known.incarnation);
+        let behind = !Recent::of(&known).is_some_and(|r| r.covers(from));
         let chunks = async {
+            if !behind {
+                return None;
+            }
             let page = self
                 .chunk_page(
                     &pk,

@@ -15,8 +15,8 @@
 //! cold process would otherwise read after its head.
 //!
 //! They live in the head's unused bytes: a commit keeps only as many
-//! entries (the newest) as fit the head in 1 KB, so they cost no write
-//! unit, and `floor` rises past what was dropped.
+//! entries (the newest) as fit in [`MAX_BYTES`] and the head in 1 KB, so
+//! they cost no write unit, and `floor` rises past what was dropped.
 
 use std::collections::HashMap;
 
@@ -28,6 +28,12 @@ use crate::head::HeadItem;
 const VERSION: u8 = 1;
 /// What an item may take of DynamoDB's first write unit.
 pub(crate) const HEAD_BUDGET: usize = 1024;
+/// At most this many bytes of recent facts (some 35 entries): every
+/// stream record of the head carries them to the stream publisher and
+/// the indexer, which have no use for them.
+pub(crate) const MAX_BYTES: usize = 256;
+/// An entry's hashes: a 24-bit subject, 12-bit stream and type.
+const HASH_BYTES: usize = 6;
 /// Header: version, incarnation hash, revision and span (varints).
 const HEADER_MAX: usize = 1 + 4 + 10 + 10;
 
@@ -40,8 +46,9 @@ struct Entry {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Hashes {
-    /// 0: no subject.
+    /// 24 bits; 0: no subject.
     subject: u32,
+    /// 12 bits each.
     stream: u16,
     event_type: u16,
 }
@@ -69,12 +76,12 @@ fn fnv(domain: u8, value: &str) -> u64 {
 
 fn subject_hash(subject: &str) -> u32 {
     let h = fnv(b'j', subject);
-    ((h ^ (h >> 32)) as u32).max(1)
+    (((h ^ (h >> 32)) as u32) & 0xff_ffff).max(1)
 }
 
 fn short_hash(domain: u8, value: &str) -> u16 {
     let h = fnv(domain, value);
-    (h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48)) as u16
+    ((h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48)) as u16) & 0xfff
 }
 
 fn incarnation_hash(incarnation: &str) -> u32 {
@@ -103,7 +110,8 @@ impl Recent {
     }
 
     /// The recent facts of the head a commit of `facts` on `head` leaves
-    /// (at `head.revision + facts.len()`), in at most `budget` bytes.
+    /// (at `head.revision + facts.len()`), in at most `budget` bytes (and
+    /// never more than [`MAX_BYTES`]).
     pub fn after(head: &HeadItem, facts: &[OwnedFacts], budget: usize) -> Bytes {
         let basis = head.revision;
         let revision = basis + facts.len() as u64;
@@ -122,12 +130,12 @@ impl Recent {
             .into_iter()
             .map(|(hashes, revision)| Entry { revision, hashes })
             .collect();
-        entries.sort_unstable_by(|a, b| b.revision.cmp(&a.revision));
+        entries.sort_unstable_by_key(|e| std::cmp::Reverse(e.revision));
         // Keep the newest that fit; the floor rises past what is dropped.
-        let room = budget.saturating_sub(HEADER_MAX);
+        let room = budget.min(MAX_BYTES).saturating_sub(HEADER_MAX);
         let (mut used, mut kept, mut previous) = (0, 0, revision);
         for e in &entries {
-            let size = varint_len(previous - e.revision) + 8;
+            let size = varint_len(previous - e.revision) + HASH_BYTES;
             if used + size > room {
                 break;
             }
@@ -238,7 +246,7 @@ fn take<const N: usize>(bytes: &mut &[u8]) -> Option<[u8; N]> {
 }
 
 fn encode(r: &Recent, incarnation: u32) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_MAX + 9 * r.entries.len());
+    let mut out = Vec::with_capacity(HEADER_MAX + (HASH_BYTES + 1) * r.entries.len());
     out.push(VERSION);
     out.extend_from_slice(&incarnation.to_le_bytes());
     put_varint(&mut out, r.revision);
@@ -246,9 +254,10 @@ fn encode(r: &Recent, incarnation: u32) -> Vec<u8> {
     let mut previous = r.revision;
     for e in &r.entries {
         put_varint(&mut out, previous - e.revision);
-        out.extend_from_slice(&e.hashes.subject.to_le_bytes());
-        out.extend_from_slice(&e.hashes.stream.to_le_bytes());
-        out.extend_from_slice(&e.hashes.event_type.to_le_bytes());
+        let h = e.hashes;
+        let packed =
+            u64::from(h.subject) | u64::from(h.stream) << 24 | u64::from(h.event_type) << 36;
+        out.extend_from_slice(&packed.to_le_bytes()[..HASH_BYTES]);
         previous = e.revision;
     }
     out
@@ -271,12 +280,15 @@ fn decode(mut bytes: &[u8], incarnation: u32) -> Option<Recent> {
         if revision <= floor || (delta == 0 && !entries.is_empty()) {
             return None;
         }
+        let mut packed = [0; 8];
+        packed[..HASH_BYTES].copy_from_slice(&take::<HASH_BYTES>(b)?);
+        let packed = u64::from_le_bytes(packed);
         entries.push(Entry {
             revision,
             hashes: Hashes {
-                subject: u32::from_le_bytes(take(b)?),
-                stream: u16::from_le_bytes(take(b)?),
-                event_type: u16::from_le_bytes(take(b)?),
+                subject: (packed & 0xff_ffff) as u32,
+                stream: (packed >> 24 & 0xfff) as u16,
+                event_type: (packed >> 36 & 0xfff) as u16,
             },
         });
         previous = revision;
@@ -404,9 +416,10 @@ mod tests {
         let batches: Vec<Vec<OwnedFacts>> = (0..200)
             .map(|i| vec![facts("s", Some(&format!("subject-{i}")), "T")])
             .collect();
-        let h = commit_all(head(0), &batches, 400);
+        // A budget above the cap is held to it.
+        let h = commit_all(head(0), &batches, 4 * MAX_BYTES);
         let r = Recent::of(&h).unwrap();
-        assert!(h.recent.as_ref().unwrap().0.len() <= 400);
+        assert!(h.recent.as_ref().unwrap().0.len() <= MAX_BYTES);
         assert!(r.floor > 100 && r.floor < 200, "{}", r.floor);
         assert_eq!(r.entries.len() as u64, 200 - r.floor);
         assert!(r.may_match(&Selector::SubjectEquals("subject-199".into()), r.floor + 1));

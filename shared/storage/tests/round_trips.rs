@@ -171,14 +171,15 @@ async fn a_stale_remembered_head_costs_one_cancelled_write() {
 }
 
 /// Another process commits between each of the warm one's conditional
-/// commits: once the warm one reads the head first, the chunks past its
-/// window are read beside the head (a read and a write in sequence), and
-/// what they hold decides: a condition about the other process's latest
-/// event is refused. More commits between than one read ahead holds: the
-/// rest is read after the head, and still decides.
+/// commits: once the warm one reads the head first, the head's recent
+/// facts rule out the chunks past its window (a read and a write in
+/// sequence), and a condition about the other process's latest event is
+/// refused on what the chunks hold. Twelve commits between: still decided.
 #[tokio::test]
-async fn chunks_past_the_window_are_read_beside_the_head() {
-    let warm = store().await;
+async fn a_warm_process_behind_another_writer_reads_a_head_and_writes() {
+    let setup = store().await;
+    // Counts the calls it makes.
+    let (warm, calls) = store_failing_after(&setup.config().table_name, usize::MAX);
     let name = new_db();
     warm.create_database(&name).await.unwrap();
     let unique = |s: &str| condition(AppendCondition::max(Selector::SubjectEquals(s.into()), 0));
@@ -207,12 +208,18 @@ async fn chunks_past_the_window_are_read_beside_the_head() {
             continue;
         }
         let mine = format!("a{i}");
+        let before = calls.load(std::sync::atomic::Ordering::SeqCst);
         let (_, _, cost) = commit(&warm, &name, &mine, &mine, unique(&mine))
             .await
             .unwrap();
         if i > 1 {
             // The first round's commit went from a guess and was cancelled.
             assert_eq!(trips(&cost), (1, 1), "round {i}: (reads, writes)");
+            // The head's recent facts cover what the other process wrote:
+            // no chunk is read beside the head, only the head, then the
+            // write.
+            let made = calls.load(std::sync::atomic::Ordering::SeqCst) - before;
+            assert_eq!(made, 2, "round {i}: calls");
         }
     }
 
@@ -240,6 +247,48 @@ async fn chunks_past_the_window_are_read_beside_the_head() {
     }
     let head = warm.get_database(&name).await.unwrap();
     assert_eq!(head.revision, 1 + 6 + 3 + 12 + 1);
+}
+
+/// A warm process whose window fell behind what its remembered head's
+/// recent facts hold (here: its own 100-subject commit, which it did not
+/// fold in) reads the chunks past its window beside the head; they decide.
+#[tokio::test]
+async fn chunks_past_the_window_are_read_beside_the_head() {
+    let warm = store().await;
+    let name = new_db();
+    warm.create_database(&name).await.unwrap();
+    let unique = |s: &str| condition(AppendCondition::max(Selector::SubjectEquals(s.into()), 0));
+    commit(&warm, &name, "a0", "a0", unique("a0"))
+        .await
+        .unwrap();
+    commit(&other(&warm), &name, "b1", "b1", vec![])
+        .await
+        .unwrap();
+    // Cancelled on its stale head, then decided by the recent facts of the
+    // head returned: its window stays where it was, and it reads the head
+    // first from now on.
+    commit(&warm, &name, "a1", "a1", unique("a1"))
+        .await
+        .unwrap();
+    let many: Vec<CloudEvent> = (0..100)
+        .map(|i| subject_event(&format!("many-{i}"), &format!("many-{i}")))
+        .collect();
+    warm.transact(&tx(&name, many, vec![], "many"))
+        .await
+        .unwrap();
+
+    let (_, _, cost) = commit(&warm, &name, "a2", "a2", unique("a2"))
+        .await
+        .unwrap();
+    assert_eq!(trips(&cost), (1, 1), "the chunks read beside the head");
+    for subject in ["b1", "many-0", "a2"] {
+        let refused = commit(&warm, &name, &format!("no-{subject}"), "x", unique(subject)).await;
+        assert_eq!(
+            refused.unwrap_err(),
+            ErrorCode::FailedPrecondition,
+            "{subject}"
+        );
+    }
 }
 
 /// A process whose window starts at the index's watermark (it came after
