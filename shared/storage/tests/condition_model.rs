@@ -2,7 +2,8 @@
 //! model, in moto: random histories with two writers, random selectors and
 //! bounds (`Max`, `Min`, `Range` at random revisions), the indexer run now
 //! and then (so it lags by a random amount), never run, or run on a
-//! re-created database. Every verdict, and on failure the revision quoted,
+//! re-created database; now and then a commit wider than a head's recent
+//! facts. Every verdict, and on failure the revision quoted,
 //! equals checking every event of the history — whichever process
 //! decides: one that committed all along (its window holds the whole
 //! history), one that started after the last indexing (window past the
@@ -33,15 +34,17 @@ fn bound(rng: &mut Rng, head: u64) -> Bound {
     }
 }
 
-/// Conditions likely to hold now and then: half of them about one subject
-/// or type (the common DCB shapes), half random.
+/// Conditions likely to hold now and then: most about one subject or type
+/// (the common DCB shapes; some about a subject of a wide commit, below),
+/// the rest random.
 fn conditions(rng: &mut Rng, head: u64) -> Vec<AppendCondition> {
     let subjects = subjects();
     (0..1 + rng.next() % 2)
         .map(|_| {
-            let selector = match rng.next() % 4 {
+            let selector = match rng.next() % 5 {
                 0 => Selector::SubjectEquals(subjects[(rng.next() % 5) as usize].clone()),
                 1 => Selector::EventTypeEquals(rng.pick(&TYPES).into()),
+                2 => Selector::SubjectEquals(format!("u-{}", 1 + rng.next() % head.max(1))),
                 // Conditions refuse empty prefixes (queries take them).
                 _ => loop {
                     let s = selector(rng, &subjects, 2);
@@ -66,6 +69,35 @@ fn has_empty_prefix(selector: &Selector) -> bool {
         | Selector::EventTypeStartsWith(p) => p.is_empty(),
         _ => false,
     }
+}
+
+/// A wide commit: each event a subject of its own (`u-{revision}`), more
+/// of them than a head's recent facts hold, so that what they drop lies
+/// past the watermark and must still decide.
+fn wide_events(
+    rng: &mut Rng,
+    history: &History,
+    tag: &str,
+) -> (Vec<evidentsource_proto::cloudevents::CloudEvent>, History) {
+    let n = 34 + rng.next() % 30;
+    let (mut events, mut added) = (Vec::new(), History::new());
+    for i in 0..n {
+        let revision = history.len() as u64 + 1 + i;
+        let (stream, subject, ty) = (
+            rng.pick(&STREAMS),
+            format!("u-{revision}"),
+            rng.pick(&TYPES),
+        );
+        events.push(event(
+            &format!("{revision}-{tag}"),
+            stream,
+            Some(&subject),
+            ty,
+            8,
+        ));
+        added.push((revision, stream.to_owned(), Some(subject), ty.to_owned()));
+    }
+    (events, added)
 }
 
 /// The first condition that fails on the history, with its highest match.
@@ -94,7 +126,11 @@ async fn attempt(
     what: &str,
 ) {
     let conditions = conditions(rng, history.len() as u64);
-    let (events, added) = random_events(rng, history, "c");
+    let (events, added) = if rng.next().is_multiple_of(6) {
+        wide_events(rng, history, "w")
+    } else {
+        random_events(rng, history, "c")
+    };
     let proto = conditions.iter().map(AppendCondition::to_proto).collect();
     let result = store.transact(&tx(name, events, proto, "")).await;
     match (expected(history, &conditions), result) {
