@@ -29,10 +29,9 @@ const READ_AHEAD_CHUNKS: i32 = 32;
 /// process already knows of the database (its remembered head's
 /// incarnation, its window of recent facts), so that the evaluation need
 /// not read it after the head (docs/storage.md, "Round trips"):
-/// - the chunks past the window, when the remembered head's recent facts
-///   (`crate::recent`) no longer reach down to the window's end (else the
-///   head read now will most likely rule them out, and they are not read
-///   at all): read before the head may have been, they can lack commits
+/// - the chunks past the window, unless the remembered head's recent
+///   facts (`crate::recent`) rule them out (then the head read now almost
+///   always does too, and they are not read at all): read before the head may have been, they can lack commits
 ///   the head has (those are read after) or hold later ones (not counted:
 ///   the evaluation is bounded by the basis); what was committed at a
 ///   revision never changes, so what they hold is the history;
@@ -65,6 +64,16 @@ fn floor(bound: &Bound) -> u64 {
         Bound::Max(r) => r.saturating_add(1),
         Bound::Min(_) | Bound::Range { .. } => 1,
     }
+}
+
+/// Whether `recent` holds every revision from `from` on and none of them
+/// can matter to a condition: nothing that may match at or above its
+/// floor (a "no" is certain, `crate::recent`).
+fn rules_out(recent: &Recent, conditions: &[AppendCondition], from: u64) -> bool {
+    recent.covers(from)
+        && conditions
+            .iter()
+            .all(|c| !recent.may_match(&c.selector, floor(&c.bound).max(from)))
 }
 
 pub(crate) enum Evaluation {
@@ -101,7 +110,9 @@ impl Store {
         }
         let from = scanned_to + 1;
         let pk = keys::events_pk(name, &known.incarnation);
-        let behind = !Recent::of(&known).is_some_and(|r| r.covers(from));
+        // What the remembered head's recent facts say of the window's
+        // tail: if they rule it out, the head read now almost always will.
+        let behind = !Recent::of(&known).is_some_and(|r| rules_out(&r, conditions, from));
         let chunks = async {
             if !behind {
                 return None;
@@ -219,12 +230,9 @@ impl Store {
         // (`crate::recent`; a "no" is certain).
         let recent = Recent::of(head);
         let ruled_out = move |next: u64| {
-            recent.as_ref().is_some_and(|r| {
-                r.covers(next)
-                    && conditions
-                        .iter()
-                        .all(|c| !r.may_match(&c.selector, floor(&c.bound).max(next)))
-            })
+            recent
+                .as_ref()
+                .is_some_and(|r| rules_out(r, conditions, next))
         };
         // The chunks past the window and the index, side by side: a match
         // in the chunks makes its condition's index answer moot.

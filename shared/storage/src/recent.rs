@@ -25,10 +25,12 @@ use evidentsource_table_schema::Bytes;
 
 use crate::head::HeadItem;
 
-const VERSION: u8 = 1;
+/// 2: 24/12/12-bit hashes (1, written briefly, had 32/16/16: never read
+/// as this).
+const VERSION: u8 = 2;
 /// What an item may take of DynamoDB's first write unit.
 pub(crate) const HEAD_BUDGET: usize = 1024;
-/// At most this many bytes of recent facts (some 35 entries): every
+/// At most this many bytes of recent facts (some 33 entries): every
 /// stream record of the head carries them to the stream publisher and
 /// the indexer, which have no use for them.
 pub(crate) const MAX_BYTES: usize = 256;
@@ -231,7 +233,11 @@ fn get_varint(bytes: &mut &[u8]) -> Option<u64> {
     for shift in (0..64).step_by(7) {
         let (&b, rest) = bytes.split_first()?;
         *bytes = rest;
-        v |= u64::from(b & 0x7f).checked_shl(shift)?;
+        if shift == 63 && b > 1 {
+            // Past 64 bits: not a varint this module wrote.
+            return None;
+        }
+        v |= u64::from(b & 0x7f) << shift;
         if b < 0x80 {
             return Some(v);
         }
@@ -348,11 +354,15 @@ mod tests {
         let mut other = after.clone();
         other.incarnation = "ff00".into();
         assert_eq!(Recent::of(&other), None, "another incarnation's");
+        // Version 1 (32/16/16-bit hashes, written briefly) reads as none.
+        let mut version_1 = after.recent.clone().unwrap().0;
+        version_1[0] = 1;
         for bad in [
             vec![],
-            vec![2],
+            vec![VERSION],
             vec![VERSION, 0, 0],
             after.recent.clone().unwrap().0[..8].to_vec(),
+            version_1,
         ] {
             let mut h = after.clone();
             h.recent = Some(Bytes(bad.clone()));

@@ -43,7 +43,8 @@ async fn a_retried_transaction_returns_the_first_result_and_writes_nothing() {
 
 /// The calls a commit with a transaction id and a condition makes. Cold
 /// (a process that has not seen the database): Query head and watermark,
-/// Query chunks (nothing is indexed), TransactWriteItems. Warm (the process
+/// Query chunks (nothing is indexed; not when the head's recent facts
+/// rule them out), TransactWriteItems. Warm (the process
 /// created the database and committed the rest): TransactWriteItems only.
 /// A crash after each leaves either the whole transaction or nothing, and
 /// the retry settles it exactly once, from a new process or the same one.
@@ -51,8 +52,13 @@ async fn a_retried_transaction_returns_the_first_result_and_writes_nothing() {
 async fn a_crash_after_any_call_leaves_no_partial_transaction() {
     let setup = store().await;
     let table = setup.config().table_name.clone();
-    // (warm, calls before the commit's, the commit's calls)
-    for (warm, before, calls) in [(false, 0, 3), (true, 2, 1)] {
+    // (warm, calls before the commit's, the commit's calls, whether a
+    // condition makes the cold commit read the chunks past the watermark)
+    for (warm, before, calls, chunks) in [
+        (false, 0, 3, true),
+        (false, 0, 2, false),
+        (true, 2, 1, true),
+    ] {
         for fail_after in before + 1..=before + calls {
             let name = new_db();
             let (crashing, made) = store_failing_after(&table, fail_after);
@@ -71,15 +77,19 @@ async fn a_crash_after_any_call_leaves_no_partial_transaction() {
                 .collect();
             // The second condition holds through the seed's events, which
             // the head's recent facts may match: the cold commit reads the
-            // chunks past the watermark.
-            let condition = vec![
-                AppendCondition::max(Selector::SubjectEquals("o-9".into()), 0).to_proto(),
-                AppendCondition::min(Selector::StreamEquals("orders".into()), 1).to_proto(),
-            ];
+            // chunks past the watermark. Without it they rule the chunks
+            // out: head and watermark, then the write.
+            let mut condition =
+                vec![AppendCondition::max(Selector::SubjectEquals("o-9".into()), 0).to_proto()];
+            if chunks {
+                condition.push(
+                    AppendCondition::min(Selector::StreamEquals("orders".into()), 1).to_proto(),
+                );
+            }
             let t = tx(&name, events.clone(), condition, "crash-test");
 
             let result = crashing.transact(&t).await;
-            let case = format!("warm {warm}, crash after call {fail_after}");
+            let case = format!("warm {warm}, chunks {chunks}, crash after call {fail_after}");
             assert!(result.is_err(), "{case}: so must the commit fail");
             assert_eq!(
                 made.load(std::sync::atomic::Ordering::SeqCst),

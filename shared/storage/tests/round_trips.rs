@@ -221,6 +221,17 @@ async fn a_warm_process_behind_another_writer_reads_a_head_and_writes() {
             let made = calls.load(std::sync::atomic::Ordering::SeqCst) - before;
             assert_eq!(made, 2, "round {i}: calls");
         }
+        if i == 5 {
+            // A condition its remembered head's recent facts may match (the
+            // other process's event of this round): the chunks past its
+            // window go beside the head, and decide.
+            let at_least = condition(AppendCondition::min(
+                Selector::SubjectEquals("b5".into()),
+                1,
+            ));
+            let (_, _, cost) = commit(&warm, &name, "min-b5", "m", at_least).await.unwrap();
+            assert_eq!(trips(&cost), (1, 1), "Min(b5, 1)");
+        }
     }
 
     // Twelve commits between: more than one read ahead holds.
@@ -246,7 +257,7 @@ async fn a_warm_process_behind_another_writer_reads_a_head_and_writes() {
         assert_eq!(outcome, expected, "Max({subject}, 0) after twelve commits");
     }
     let head = warm.get_database(&name).await.unwrap();
-    assert_eq!(head.revision, 1 + 6 + 3 + 12 + 1);
+    assert_eq!(head.revision, 1 + 6 + 3 + 1 + 12 + 1);
 }
 
 /// A warm process whose window fell behind what its remembered head's
