@@ -8,10 +8,6 @@ use serde_json::{Value, json};
 /// How many databases a batch spreads over (they map to partitions).
 pub const DATABASES: usize = 16;
 
-/// The bytes of a full head's recent facts (`MAX_BYTES` in storage's
-/// `recent.rs`).
-const RECENT_FACTS_BYTES: usize = 256;
-
 /// `len` bytes of no particular pattern, base64 as Lambda delivers them.
 fn recent_facts_base64(len: usize) -> String {
     use base64::Engine as _;
@@ -28,7 +24,7 @@ pub fn stream_event_json(count: usize) -> Value {
     // A head's recent facts as a database with steady traffic has them:
     // at their cap (storage's `recent.rs`), base64 as Lambda delivers
     // binary attributes.
-    let recent = recent_facts_base64(RECENT_FACTS_BYTES);
+    let recent = recent_facts_base64(evidentsource_storage::RECENT_FACTS_MAX_BYTES);
     let records: Vec<Value> = (0..count)
         .map(|i| {
             let db = format!("bench-db-{:02}", i % DATABASES);

@@ -31,10 +31,11 @@ const READ_AHEAD_CHUNKS: i32 = 32;
 /// not read it after the head (docs/storage.md, "Round trips"):
 /// - the chunks past the window, unless the remembered head's recent
 ///   facts (`crate::recent`) rule them out (then the head read now almost
-///   always does too, and they are not read at all): read before the head may have been, they can lack commits
-///   the head has (those are read after) or hold later ones (not counted:
-///   the evaluation is bounded by the basis); what was committed at a
-///   revision never changes, so what they hold is the history;
+///   always does too, and they are not read at all): read before the head
+///   may have been, they can lack commits the head has (those are read
+///   after) or hold later ones (not counted: the evaluation is bounded by
+///   the basis); what was committed at a revision never changes, so what
+///   they hold is the history;
 /// - the index's answer for each condition the window does not decide, up
 ///   to the window's start, when that start is at or below the highest
 ///   watermark this process read (in an earlier request, so the index was

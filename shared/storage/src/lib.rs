@@ -49,6 +49,8 @@ pub use head::{HeadError, HeadItem, HeadState};
 pub use index::query::{DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT, QueryBounds, QueryPage};
 pub use plan::CommitPlanSummary;
 pub use read::StoredEvent;
+/// The most bytes of recent facts a head carries (docs/storage.md).
+pub use recent::MAX_BYTES as RECENT_FACTS_MAX_BYTES;
 pub use reclaim::ReclaimReport;
 pub use recorded::RecordedBatch;
 pub use reply::{Replied, Reply, ReplySlot};

@@ -73,18 +73,16 @@ impl Store {
         new_head.revision = summary.revision;
         new_head.revision_time = recorded;
         new_head.batch_id = Some(summary.id.clone());
-        let size_of = |head: &HeadItem| {
-            serde_dynamo::to_item::<_, HashMap<String, AttributeValue>>(head)
-                .map(|i| item_size(&i))
-                .unwrap_or(HEAD_BUDGET)
-        };
         // The recent facts take what the head leaves of its first KB, so
         // they cost no write unit.
         new_head.recent = None;
-        let budget = HEAD_BUDGET.saturating_sub(size_of(&new_head) + attribute::RECENT.len());
-        let recent = Recent::after(head, &tx.facts, budget);
+        let without_recent = serde_dynamo::to_item::<_, HashMap<String, AttributeValue>>(&new_head)
+            .map(|i| item_size(&i))
+            .unwrap_or(HEAD_BUDGET)
+            + attribute::RECENT.len();
+        let recent = Recent::after(head, &tx.facts, HEAD_BUDGET.saturating_sub(without_recent));
+        let head_size = without_recent + recent.0.len();
         new_head.recent = Some(recent.clone());
-        let head_size = size_of(&new_head);
         let mut units = write_units(head_size, true);
         let mut bytes = head_size;
         let update = Update::builder()

@@ -33,7 +33,7 @@ pub(crate) const HEAD_BUDGET: usize = 1024;
 /// At most this many bytes of recent facts (some 33 entries): every
 /// stream record of the head carries them to the stream publisher and
 /// the indexer, which have no use for them.
-pub(crate) const MAX_BYTES: usize = 256;
+pub const MAX_BYTES: usize = 256;
 /// An entry's hashes: a 24-bit subject, 12-bit stream and type.
 const HASH_BYTES: usize = 6;
 /// Header: version, incarnation hash, revision and span (varints).

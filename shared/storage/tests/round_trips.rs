@@ -42,6 +42,18 @@ async fn commit(
         .map_err(|e| e.code())
 }
 
+/// One transaction of `n` events, each its own subject `many-{i}`: more
+/// than a head's recent facts hold.
+async fn commit_subjects(store: &Store, name: &DatabaseName, n: usize) {
+    let many: Vec<CloudEvent> = (0..n)
+        .map(|i| subject_event(&format!("many-{i}"), &format!("many-{i}")))
+        .collect();
+    store
+        .transact(&tx(name, many, vec![], "many"))
+        .await
+        .unwrap();
+}
+
 /// The ids of the database's events, in revision order.
 async fn ids(store: &Store, name: &DatabaseName) -> Vec<String> {
     store
@@ -108,12 +120,7 @@ async fn round_trips_per_commit_kind() {
     // More distinct subjects than a head's recent facts hold: they no
     // longer reach down to the watermark, and the chunks are read, also
     // by the next cold commit.
-    let many: Vec<CloudEvent> = (0..200)
-        .map(|i| subject_event(&format!("many-{i}"), &format!("many-{i}")))
-        .collect();
-    warm.transact(&tx(&name, many, vec![], "many"))
-        .await
-        .unwrap();
+    commit_subjects(&warm, &name, 200).await;
     // What they dropped still decides (the oldest and the newest of them).
     for (id, subject) in [("r0", "many-0"), ("r199", "many-199")] {
         let refused = commit(&other(&warm), &name, id, "y", unique(subject)).await;
@@ -281,12 +288,7 @@ async fn chunks_past_the_window_are_read_beside_the_head() {
     commit(&warm, &name, "a1", "a1", unique("a1"))
         .await
         .unwrap();
-    let many: Vec<CloudEvent> = (0..100)
-        .map(|i| subject_event(&format!("many-{i}"), &format!("many-{i}")))
-        .collect();
-    warm.transact(&tx(&name, many, vec![], "many"))
-        .await
-        .unwrap();
+    commit_subjects(&warm, &name, 100).await;
 
     let (_, _, cost) = commit(&warm, &name, "a2", "a2", unique("a2"))
         .await

@@ -70,3 +70,26 @@ async fn write_units_per_transaction() {
         "2 KB events cost what their bytes cost"
     );
 }
+
+/// The head's recent facts live in what the head leaves of its first KB:
+/// once they are full (many distinct subjects committed), a one-event
+/// commit with an id still costs the head's 2 write units, a chunk's 2 and
+/// the idempotency record's 2 (docs/storage.md, "Recent facts on the
+/// head").
+#[tokio::test]
+async fn recent_facts_cost_no_write_unit() {
+    let store = store().await;
+    let name = new_db();
+    store.create_database(&name).await.unwrap();
+    for i in 0..60 {
+        let subject = format!("subject-with-a-longish-name-{i}");
+        let e = event(&format!("e{i}"), "orders", Some(&subject), "placed", 50);
+        let (_, cost) = store
+            .transact_measured(&tx(&name, vec![e], vec![], &format!("t{i}")))
+            .await
+            .unwrap();
+        assert_eq!(cost.write_units, 6, "commit {i}");
+    }
+    let head = store.get_database(&name).await.unwrap();
+    assert_eq!(head.revision, 60);
+}
