@@ -27,6 +27,10 @@ side wait at the same time. `make bench` uses it to stand in for DynamoDB's
 own latency, which concurrent requests overlap, next to moto's answers as
 they are; nothing else sends it.
 
+`GET /_moto_server/busy` answers the nanoseconds spent handling requests so
+far (inside the lock): over a window, how much of it moto was busy, which
+tells a run limited by moto's queue from one limited by its clients.
+
 Usage: python moto_server.py [-H 127.0.0.1] [-p PORT]
 """
 
@@ -185,10 +189,23 @@ def transact_write_items(self, transact_items):
                              expression_attribute_names=names, expression_attribute_values=values)
 
 
+BUSY_PATH = "/_moto_server/busy"
+
+
 def serialized(app):
     lock = threading.Lock()
+    # Time spent handling requests (inside the lock), in nanoseconds: how
+    # busy the one-at-a-time queue was over a window, for `make bench`.
+    busy = [0]
 
     def handle(environ, start_response):
+        if environ.get("REQUEST_METHOD") == "GET" and environ.get("PATH_INFO") == BUSY_PATH:
+            body = str(busy[0]).encode()
+            start_response(
+                "200 OK",
+                [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
         latency = environ.get("HTTP_X_MOTO_LATENCY_MS")
         if latency:
             try:
@@ -196,8 +213,12 @@ def serialized(app):
             except ValueError:
                 pass
         with lock:
-            # Materialize the body inside the lock: WSGI bodies may be lazy.
-            return [b"".join(app(environ, start_response))]
+            started = time.perf_counter_ns()
+            try:
+                # Materialize the body inside the lock: WSGI bodies may be lazy.
+                return [b"".join(app(environ, start_response))]
+            finally:
+                busy[0] += time.perf_counter_ns() - started
 
     return handle
 

@@ -68,3 +68,51 @@ impl Intercept for AddedLatency {
         Ok(())
     }
 }
+
+/// Nanoseconds moto has spent handling requests since it started
+/// (`scripts/moto_server.py`, `GET /_moto_server/busy`); `None` if it does
+/// not answer. Over a window, busy time / wall time tells a run that moto's
+/// one-at-a-time queue limits (near 100 %) from one its clients limit.
+pub fn moto_busy(endpoint: &str) -> Option<u64> {
+    use std::io::{Read, Write};
+    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(authority).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(
+        stream,
+        "GET /_moto_server/busy HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        return None;
+    }
+    body.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use evidentsource_local_servers::{dynamodb_client, shared};
+
+    use super::*;
+
+    /// The busy time only grows, and by what a request took moto.
+    #[tokio::test]
+    async fn moto_tells_how_long_it_was_busy() {
+        let endpoint = &shared().dynamodb_endpoint;
+        let before = moto_busy(endpoint).expect("moto answers how long it was busy");
+        dynamodb_client(endpoint)
+            .list_tables()
+            .send()
+            .await
+            .expect("list tables");
+        let after = moto_busy(endpoint).expect("moto answers how long it was busy");
+        assert!(after > before, "{before} ns, then {after} ns");
+        // Not a DynamoDB endpoint that answers the path: no figure.
+        assert_eq!(moto_busy("127.0.0.1:1"), None);
+    }
+}

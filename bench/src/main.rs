@@ -380,7 +380,7 @@ async fn contention(endpoint: &str, args: &Args) -> Vec<storage::Contention> {
     let results = storage::contention(endpoint, &setups, rounds, per_writer).await;
     for c in &results {
         eprintln!(
-            "contention {:>2} writers on {:>2} database(s), {}, +{} ms: {:.1} commits/s (rounds: {:.1?}), {:.2} retries/commit, {:.2} reads/commit, {} failures",
+            "contention {:>2} writers on {:>2} database(s), {}, +{} ms: {:.1} commits/s (rounds: {:.1?}), {:.2} retries/commit, {:.2} reads/commit, {} failures, moto busy {}",
             c.writers,
             c.databases,
             processes(c),
@@ -389,7 +389,8 @@ async fn contention(endpoint: &str, args: &Args) -> Vec<storage::Contention> {
             c.rates,
             c.retries_per_commit(),
             c.reads_per_commit(),
-            c.failures
+            c.failures,
+            busy_percent(c)
         );
     }
     results
@@ -639,19 +640,22 @@ read the head first; see docs/storage.md, \"Round trips\"). Every request queues
 where the single writer costs it one write. Every setup runs twice, interleaved: on moto as is, and with {} ms added to each request before moto queues it \
 (`bench/src/latency.rs`), a stand-in for DynamoDB's latency: moto handles one request at a time, so there a lost race's retry takes moto's time from \
 every other writer, where on DynamoDB writers wait side by side. The last two rows add {} ms, which dwarfs moto's own time per request: there the writers of \
-separate processes wait side by side as on DynamoDB, and what they still lose against one writer is the race itself, not moto's queue. \"vs 1 writer\" compares with the single writer of the same mode.\n",
+separate processes wait side by side as on DynamoDB, and what they still lose against one writer is the race itself, not moto's queue. \"vs 1 writer\" compares with the single writer of the same mode. \
+\"moto busy\" is the share of the setup's time moto spent handling requests (`GET /_moto_server/busy` of `scripts/moto_server.py`, median of the rounds): \
+near 100 % its queue sets the rate; well below, the writers do (their races and backoffs). docs/storage.md (\"Where writers of separate processes lose\") \
+has the retry policies tried against the one-process-each rows.\n",
         contention.first().map_or(0, |c| c.rates.len()),
         conditions::ADDED_LATENCY_MS,
         SIDE_BY_SIDE_MS
     );
     let _ = writeln!(
         md,
-        "| added per request | writers | databases | processes | commits | commits/s | vs 1 writer | retries per commit | reads per commit | failures | rounds (commits/s) |\n|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|"
+        "| added per request | writers | databases | processes | commits | commits/s | vs 1 writer | retries per commit | reads per commit | failures | moto busy | rounds (commits/s) |\n|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"
     );
     for c in contention {
         let _ = writeln!(
             md,
-            "| {} ms | {} | {} | {} | {} | {:.1} | {:.0} % | {:.2} | {:.2} | {} | {} |",
+            "| {} ms | {} | {} | {} | {} | {:.1} | {:.0} % | {:.2} | {:.2} | {} | {} | {} |",
             c.added_ms,
             c.writers,
             c.databases,
@@ -664,6 +668,7 @@ separate processes wait side by side as on DynamoDB, and what they still lose ag
             c.retries_per_commit(),
             c.reads_per_commit(),
             c.failures,
+            busy_percent(c),
             c.rates
                 .iter()
                 .map(|r| format!("{r:.1}"))
@@ -912,6 +917,12 @@ async fn cold_starts(
 /// How the writers of a contention setup are spread.
 fn processes(c: &storage::Contention) -> &'static str {
     if c.shared { "one" } else { "one each" }
+}
+
+/// The median share of a contention setup's time that moto was busy.
+fn busy_percent(c: &storage::Contention) -> String {
+    c.busy()
+        .map_or_else(|| "?".to_owned(), |b| format!("{:.0} %", b * 100.0))
 }
 
 /// The single-writer rate of the contention runs with `added_ms`.

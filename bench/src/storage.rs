@@ -12,7 +12,7 @@ use evidentsource_proto::{
 };
 use evidentsource_storage::{Store, StoreConfig, table::create_table};
 
-use crate::latency::AddedLatency;
+use crate::latency::{AddedLatency, moto_busy};
 
 pub async fn store(endpoint: &str) -> Store {
     store_with_latency(endpoint, 0).await
@@ -127,6 +127,9 @@ pub struct Contention {
     pub reads: u64,
     /// Commits/s of each round.
     pub rates: Vec<f64>,
+    /// The share of each round's time moto spent handling requests
+    /// ([`crate::latency::moto_busy`]; empty if it does not tell).
+    pub busy: Vec<f64>,
 }
 
 impl Contention {
@@ -141,6 +144,11 @@ impl Contention {
 
     pub fn reads_per_commit(&self) -> f64 {
         self.reads as f64 / self.commits.max(1) as f64
+    }
+
+    /// Median share of the rounds' time moto was busy, if known.
+    pub fn busy(&self) -> Option<f64> {
+        (!self.busy.is_empty()).then(|| crate::publisher::median(&self.busy))
     }
 }
 
@@ -165,6 +173,7 @@ pub async fn contention(
             retries: 0,
             reads: 0,
             rates: Vec::new(),
+            busy: Vec::new(),
         })
         .collect();
     for round in 0..rounds {
@@ -209,6 +218,7 @@ async fn contention_round(endpoint: &str, into: &mut Contention, per_writer: usi
     for w in warm {
         w.await.expect("warm-up task");
     }
+    let busy_before = moto_busy(endpoint);
     let started = Instant::now();
     let tasks: Vec<_> = (0..writers)
         .map(|w| {
@@ -242,7 +252,11 @@ async fn contention_round(endpoint: &str, into: &mut Contention, per_writer: usi
         into.retries += r;
         into.reads += reads;
     }
+    let elapsed = started.elapsed();
     into.commits += commits;
-    into.rates
-        .push(commits as f64 / started.elapsed().as_secs_f64());
+    into.rates.push(commits as f64 / elapsed.as_secs_f64());
+    if let (Some(before), Some(after)) = (busy_before, moto_busy(endpoint)) {
+        into.busy
+            .push(after.saturating_sub(before) as f64 / elapsed.as_nanos().max(1) as f64);
+    }
 }
