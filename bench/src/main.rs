@@ -511,11 +511,14 @@ Machines here are noisy: the ratios, measured side by side in one run, are the f
         );
     }
     kinds.target_row(&mut md, verdict);
+    let hot_setup = |ms, shared| {
+        contention
+            .iter()
+            .find(|c| c.writers == 16 && c.databases == 1 && c.added_ms == ms && c.shared == shared)
+    };
     let hot = |ms, shared| {
         let single = single_writer(contention, ms)?;
-        let hot = contention.iter().find(|c| {
-            c.writers == 16 && c.databases == 1 && c.added_ms == ms && c.shared == shared
-        })?;
+        let hot = hot_setup(ms, shared)?;
         Some((hot.rate() / single, hot.failures))
     };
     for shared in [true, false] {
@@ -523,9 +526,19 @@ Machines here are noisy: the ratios, measured side by side in one run, are the f
             (hot(0, shared), hot(conditions::ADDED_LATENCY_MS, shared))
         {
             let side_by_side = hot(SIDE_BY_SIDE_MS, shared).map_or(String::new(), |(r, f)| {
+                let busy = hot_setup(SIDE_BY_SIDE_MS, shared).and_then(|c| c.busy());
+                // Well below 100 %, moto's queue was not what held the
+                // writers back.
+                let reading = match busy {
+                    Some(b) if b < 0.7 => ": the race between processes, not moto's queue",
+                    Some(_) => ": moto's queue",
+                    None => "",
+                };
                 format!(
-                    " ({:.0} % with {SIDE_BY_SIDE_MS} ms, {f} failures)",
-                    r * 100.0
+                    " ({:.0} % with {SIDE_BY_SIDE_MS} ms, {f} failures, moto busy {}{reading}; \
+the retry policies tried: docs/storage.md)",
+                    r * 100.0,
+                    busy.map_or_else(|| "?".to_owned(), |b| format!("{:.0} %", b * 100.0))
                 )
             });
             let _ = writeln!(
