@@ -8,6 +8,7 @@ pub mod conditions;
 pub mod cpu;
 pub mod e2e;
 pub mod latency;
+pub mod moto;
 pub mod profile;
 pub mod publisher;
 pub mod records;

@@ -12,7 +12,7 @@ use evidentsource_proto::{
 };
 use evidentsource_storage::{Store, StoreConfig, table::create_table};
 
-use crate::latency::{AddedLatency, moto_busy};
+use crate::{latency::AddedLatency, moto::moto_busy};
 
 pub async fn store(endpoint: &str) -> Store {
     store_with_latency(endpoint, 0).await
@@ -128,7 +128,7 @@ pub struct Contention {
     /// Commits/s of each round.
     pub rates: Vec<f64>,
     /// The share of each round's time moto spent handling requests
-    /// ([`crate::latency::moto_busy`]; empty if it does not tell).
+    /// ([`crate::moto::moto_busy`]; empty if it does not tell).
     pub busy: Vec<f64>,
 }
 
