@@ -526,8 +526,8 @@ Machines here are noisy: the ratios, measured side by side in one run, are the f
             (hot(0, shared), hot(conditions::ADDED_LATENCY_MS, shared))
         {
             let side_by_side = hot(SIDE_BY_SIDE_MS, shared).map_or(String::new(), |(r, f)| {
-                let busy = hot_setup(SIDE_BY_SIDE_MS, shared).and_then(|c| c.busy());
-                let reading = match busy {
+                let setup = hot_setup(SIDE_BY_SIDE_MS, shared);
+                let reading = match setup.and_then(|c| c.busy()) {
                     Some(b) if b <= moto::IDLE_HALF_THE_TIME => {
                         ": moto idle half the time or more, so the writers' own race and waits, not its queue"
                     }
@@ -537,7 +537,7 @@ Machines here are noisy: the ratios, measured side by side in one run, are the f
                     " ({:.0} % with {SIDE_BY_SIDE_MS} ms, {f} failures, moto busy {}{reading}; \
 the retry policies tried: docs/storage.md)",
                     r * 100.0,
-                    busy.map_or_else(|| "?".to_owned(), |b| format!("{:.0} %", b * 100.0))
+                    setup.map_or_else(|| "?".to_owned(), busy_percent)
                 )
             });
             let _ = writeln!(
